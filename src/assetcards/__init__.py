@@ -1,0 +1,69 @@
+"""assetcards: git-backed, versioned stores of fairseq2-style asset cards.
+
+The public names follow fairseq2.assets, so code written for it reads the same:
+
+    from assetcards import FileAssetMetadataProvider, asset_store
+    asset_store.metadata_providers.append(FileAssetMetadataProvider(my_dir))
+    card = asset_store.retrieve_card("llama3_8b")
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .card import AssetCard, AssetCardField, Provenance
+from .errors import (
+    AssetCardError,
+    AssetCardFieldNotFoundError,
+    AssetCardNotFoundError,
+    AssetError,
+    AssetMetadataError,
+    AssetNotFoundError,
+    BaseCycleError,
+    DuplicateCardError,
+    Problem,
+)
+from .providers import (
+    AssetMetadataProvider,
+    FileAssetMetadataProvider,
+    InProcAssetMetadataProvider,
+    PackageAssetMetadataProvider,
+)
+from .store import AssetStore, StandardAssetStore, default_asset_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AssetCard",
+    "AssetCardError",
+    "AssetCardField",
+    "AssetCardFieldNotFoundError",
+    "AssetCardNotFoundError",
+    "AssetError",
+    "AssetMetadataError",
+    "AssetMetadataProvider",
+    "AssetNotFoundError",
+    "AssetStore",
+    "BaseCycleError",
+    "DuplicateCardError",
+    "FileAssetMetadataProvider",
+    "InProcAssetMetadataProvider",
+    "PackageAssetMetadataProvider",
+    "Problem",
+    "Provenance",
+    "StandardAssetStore",
+    "asset_store",
+    "default_asset_store",
+    "retrieve_card",
+]
+
+
+def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
+    """`asset_store.retrieve_card(name, ...)` on the default store."""
+    return default_asset_store().retrieve_card(name, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "asset_store":
+        return default_asset_store()
+    raise AttributeError(f"module 'assetcards' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The `cards` command line: thin click commands over the library."""

@@ -1,0 +1,82 @@
+"""`cards list` and `cards show`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ..card import AssetCard
+from ..listing import list_cards
+from .common import emit_json, json_option, make_store
+
+SCOPES = click.Choice(["all", "system", "user"])
+
+
+@click.command("list")
+@click.option("--scope", type=SCOPES, default="all", show_default=True,
+              help="Which roots to read.")
+@click.option("--kind", type=click.Choice(["model", "tokenizer", "dataset", "other"]),
+              help="Only cards of this kind.")
+@json_option
+@click.pass_context
+def list_cmd(ctx: click.Context, scope: str, kind: str | None, as_json: bool) -> None:
+    """List every card, grouped by where it comes from. Broken cards are listed as errors."""
+    listings = list_cards(make_store(), scope, kind)
+    failed = any(e.error for lst in listings for e in lst.entries) or any(
+        lst.problems for lst in listings)
+    if as_json:
+        emit_json([lst.to_json() for lst in listings])
+    else:
+        for listing in listings:
+            click.secho(f"{listing.label} ({listing.scope})", bold=True)
+            for entry in listing.entries:
+                if entry.error:
+                    click.echo(f"  {entry.name:<32} " + click.style("error: ", fg="red")
+                               + entry.error)
+                    continue
+                line = f"  {entry.name:<32} {entry.kind:<10} {entry.description}".rstrip()
+                if entry.overridden_by:
+                    line += f"  [overridden by {', '.join(entry.overridden_by)}]"
+                click.echo(line)
+            for problem in listing.problems:
+                click.echo("  " + click.style("error: ", fg="red") + problem.format())
+        if not listings:
+            click.echo("No cards found. Add a store with `cards store add NAME URL`.")
+    if failed:
+        ctx.exit(1)
+
+
+def card_to_json(card: AssetCard) -> dict[str, Any]:
+    return {
+        "name": card.name,
+        "kind": card.kind(),
+        "fields": card.flatten(),
+        "provenance": card.provenance.to_dict(),
+        "base_chain": [{"name": c.name, "provenance": c.provenance.to_dict()}
+                       for c in card.base_chain()[1:]],
+        "overrides": [p.to_dict() for p in card.overrides],
+    }
+
+
+@click.command("show")
+@click.argument("name")
+@click.option("--env", "envs", multiple=True, help="Apply NAME@ENV overrides (repeatable).")
+@click.option("--scope", type=SCOPES, default="all", show_default=True)
+@json_option
+def show_cmd(name: str, envs: tuple[str, ...], scope: str, as_json: bool) -> None:
+    """Show the card NAME with every inherited field, its base chain and its provenance."""
+    card = make_store().retrieve_card(name, envs=list(envs) or None, scope=scope)
+    if as_json:
+        emit_json(card_to_json(card))
+        return
+    click.secho(f"{card.name} ({card.kind()})", bold=True)
+    fields = card.flatten()
+    width = max((len(k) for k in fields), default=0)
+    for key, value in fields.items():
+        click.echo(f"  {key:<{width}}  {value}")
+    click.echo(f"from: {card.provenance}")
+    for base in card.base_chain()[1:]:
+        click.echo(f"base: {base.name} ({base.provenance})")
+    for override in card.overrides:
+        click.echo(f"override: {override}")

@@ -1,0 +1,355 @@
+"""The only module that runs git.
+
+Every call strips the repository variables a git hook exports (``GIT_DIR``, ``GIT_INDEX_FILE``,
+``GIT_WORK_TREE``, ...), never prompts for credentials, refuses the ``ext``/``fd`` transports,
+trusts the one repository it works on (so a root-owned system store can be read by any user),
+and is bounded by a timeout. Output parsers are small pure functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import GitError, UnsafeInputError
+
+LOCAL_TIMEOUT = 120.0
+NETWORK_TIMEOUT = float(os.environ.get("ASSETCARDS_GIT_TIMEOUT", "60"))
+_NULL_OID = "0" * 40
+_OID_RE = re.compile(r"[0-9a-f]{40}")
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SCP_RE = re.compile(r"^[A-Za-z0-9._~\-]+@[A-Za-z0-9.\-]+:")
+_ALLOWED_SCHEMES = {"https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"}
+_REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+
+# Variables that point git at another repository, set by hooks and by `git -C`-style callers.
+_REPO_ENV = (
+    "GIT_DIR", "GIT_INDEX_FILE", "GIT_WORK_TREE", "GIT_OBJECT_DIRECTORY",
+    "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_COMMON_DIR", "GIT_NAMESPACE", "GIT_PREFIX",
+    "GIT_QUARANTINE_PATH", "GIT_CEILING_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
+    "GIT_CONFIG_COUNT", "GIT_EXEC_PATH",
+)
+
+
+def no_git_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if environ is None else environ)
+    for key in list(env):
+        if key in _REPO_ENV or key.startswith("GIT_CONFIG_KEY_") or key.startswith(
+            "GIT_CONFIG_VALUE_"
+        ):
+            del env[key]
+    env.update(
+        GIT_TERMINAL_PROMPT="0",
+        GCM_INTERACTIVE="never",
+        GIT_ASKPASS="true",
+        SSH_ASKPASS="true",
+        GIT_SSH_COMMAND=env.get("GIT_SSH_COMMAND", "ssh")
+        + " -o BatchMode=yes -o ConnectTimeout=20",
+        LC_ALL="C",
+        LANGUAGE="C",
+    )
+    return env
+
+
+def check_url(url: str) -> None:
+    """Refuse URLs git would treat as commands or options, before git runs."""
+    if not url or url != url.strip():
+        raise UnsafeInputError(f"URL {url!r} is empty or has leading or trailing spaces")
+    if url.startswith("-"):
+        raise UnsafeInputError(f"URL {url!r} starts with '-' and would be read as an option")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):
+        raise UnsafeInputError(f"URL {url!r} contains control characters")
+    if "::" in url.split("/", 1)[0] or url.lower().startswith(("ext::", "fd::")):
+        raise UnsafeInputError(
+            f"URL {url!r} uses git's '<transport>::<address>' syntax (such as ext:: or fd::), "
+            "which can run commands; use an https, ssh, git or file URL or a local path"
+        )
+    match = _SCHEME_RE.match(url)
+    if match and match.group(1).lower() not in _ALLOWED_SCHEMES:
+        raise UnsafeInputError(
+            f"URL scheme {match.group(1)!r} is not allowed; use https, ssh, git or file"
+        )
+
+
+def check_ref(ref: str) -> None:
+    """Refuse ref names git would not accept or could read as an option."""
+    problem = None
+    if not ref:
+        problem = "is empty"
+    elif ref.startswith("-"):
+        problem = "starts with '-'"
+    elif _REF_BAD_CHARS.search(ref):
+        problem = "contains a space, a control character or one of ~ ^ : ? * [ \\"
+    elif ".." in ref or "@{" in ref or ref == "@" or "//" in ref:
+        problem = "contains '..', '@{' or '//', or is '@'"
+    elif ref.endswith(("/", ".", ".lock")) or ref.startswith("/"):
+        problem = "starts with '/' or ends with '/', '.' or '.lock'"
+    elif any(part.startswith(".") for part in ref.split("/")):
+        problem = "has a component starting with '.'"
+    if problem:
+        raise UnsafeInputError(f"{ref!r} is not a valid git ref name: it {problem}")
+
+
+def is_oid(text: str) -> bool:
+    return bool(_OID_RE.fullmatch(text))
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    oid: str
+    size: int
+    path: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    oid: str
+    tree: str
+    author: str
+    date: str
+    subject: str
+
+
+class Repo:
+    """A git repository on disk (bare or with a work tree)."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"Repo({str(self.path)!r})"
+
+    def _base_args(self) -> list[str]:
+        return [
+            "git",
+            "-c", f"safe.directory={self.path}",
+            "-c", "protocol.ext.allow=never",
+            "-c", "protocol.fd.allow=never",
+            "-c", "core.askPass=true",
+            "-c", "credential.interactive=false",
+            "-c", "http.lowSpeedLimit=1000",
+            "-c", "http.lowSpeedTime=20",
+            "-c", "gc.auto=0",
+            "-C", str(self.path),
+        ]
+
+    def run(
+        self,
+        *args: str,
+        input: bytes | None = None,
+        timeout: float = LOCAL_TIMEOUT,
+        check: bool = True,
+        env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[bytes]:
+        cmd = self._base_args() + list(args)
+        proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=dict(env) if env is not None else no_git_env(),
+            start_new_session=True,
+        )
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise GitError(
+                f"git {args[0]} in {self.path} did not finish within {timeout:g} s "
+                "(the remote may be unreachable or hanging)"
+            ) from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        if check and proc.returncode != 0:
+            raise GitError(f"git {args[0]} failed in {self.path}: {_last_lines(err)}")
+        return result
+
+    def out(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
+        return self.run(*args, timeout=timeout).stdout.decode("utf-8", "replace").strip()
+
+    # -- repository setup ---------------------------------------------------------------------
+
+    @classmethod
+    def init_bare(cls, path: Path) -> Repo:
+        path.mkdir(parents=True, exist_ok=True)
+        repo = cls(path)
+        repo.run("init", "--quiet", "--bare")
+        return repo
+
+    def exists(self) -> bool:
+        result = self.run("rev-parse", "--git-dir", check=False)
+        return result.returncode == 0
+
+    def set_config(self, key: str, value: str) -> None:
+        self.run("config", key, value)
+
+    # -- refs and commits ---------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> str | None:
+        """The full commit id REV names here, or None."""
+        if rev.startswith("-"):
+            raise UnsafeInputError(f"revision {rev!r} starts with '-'")
+        result = self.run("rev-parse", "--verify", "--quiet", "--end-of-options",
+                          f"{rev}^{{commit}}", check=False)
+        text = result.stdout.decode().strip()
+        return text if result.returncode == 0 and is_oid(text) else None
+
+    def has_commit(self, oid: str) -> bool:
+        result = self.run("cat-file", "-e", f"{oid}^{{commit}}", check=False)
+        return result.returncode == 0
+
+    def tree_of(self, commit: str) -> str:
+        return self.out("rev-parse", "--verify", "--end-of-options", f"{commit}^{{tree}}")
+
+    def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
+        args = ["update-ref", "--no-deref", ref, new]
+        if old is not None:
+            args.append(old or _NULL_OID)
+        self.run(*args)
+
+    def delete_ref(self, ref: str) -> None:
+        self.run("update-ref", "-d", ref, check=False)
+
+    def refs(self, prefix: str) -> dict[str, str]:
+        text = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
+        return parse_ref_list(text)
+
+    def is_ancestor(self, old: str, new: str) -> bool:
+        result = self.run("merge-base", "--is-ancestor", old, new, check=False)
+        if result.returncode not in (0, 1):
+            raise GitError(f"git merge-base failed in {self.path}: {_last_lines(result.stderr)}")
+        return result.returncode == 0
+
+    def commit_info(self, rev: str) -> CommitInfo:
+        text = self.out("show", "-s", "--format=%H%x00%T%x00%an%x00%aI%x00%s", "--end-of-options",
+                        rev)
+        return parse_commit_info(text)
+
+    def log(self, rev: str, paths: Sequence[str] = (), max_count: int = 0) -> list[CommitInfo]:
+        args = ["log", "--format=%H%x00%T%x00%an%x00%aI%x00%s%x1e"]
+        if max_count:
+            args.append(f"--max-count={max_count}")
+        args += ["--end-of-options", rev, "--", *paths]
+        text = self.out(*args)
+        return [parse_commit_info(chunk.strip()) for chunk in text.split("\x1e") if chunk.strip()]
+
+    # -- trees and blobs ----------------------------------------------------------------------
+
+    def ls_tree(self, rev: str, subdir: str = "") -> list[TreeEntry]:
+        args = ["ls-tree", "-r", "-z", "--long", "--end-of-options", rev]
+        if subdir:
+            args += ["--", subdir.rstrip("/") + "/"]
+        return parse_ls_tree(self.run(*args).stdout)
+
+    def ls_staged(self) -> list[TreeEntry]:
+        """The entries of the index (stage 0 only: a file mid-merge is not a card yet)."""
+        return parse_ls_files(self.run("ls-files", "--stage", "-z").stdout)
+
+    def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
+        """Read many objects through one `git cat-file --batch`."""
+        ids = list(dict.fromkeys(oids))
+        if not ids:
+            return iter(())
+        data = self.run("cat-file", "--batch", input=("\n".join(ids) + "\n").encode()).stdout
+        return parse_cat_file_batch(data)
+
+    def read_blob(self, oid: str) -> bytes:
+        return self.run("cat-file", "blob", oid).stdout
+
+    def changed_paths(self, old: str, new: str) -> list[tuple[str, str]]:
+        """(status, path) for every file that differs between two commits."""
+        data = self.run("diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new).stdout
+        parts = data.decode("utf-8", "replace").split("\0")
+        return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
+
+    # -- network ------------------------------------------------------------------------------
+
+    def fetch(self, url: str, refspecs: Sequence[str], timeout: float = NETWORK_TIMEOUT) -> None:
+        check_url(url)
+        self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force",
+                 "--no-recurse-submodules", "--end-of-options", url, *refspecs, timeout=timeout)
+
+    def ls_remote(self, url: str, ref: str, timeout: float = NETWORK_TIMEOUT) -> dict[str, str]:
+        check_url(url)
+        check_ref(ref)
+        text = self.out("ls-remote", "--end-of-options", url, ref, timeout=timeout)
+        return parse_ref_list(text, swap=True)
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _last_lines(err: bytes, count: int = 3) -> str:
+    lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return " / ".join(lines[-count:]) or "no message"
+
+
+# -- parsers ----------------------------------------------------------------------------------
+
+
+def parse_ref_list(text: str, swap: bool = False) -> dict[str, str]:
+    """'<oid> <ref>' (or '<oid>\\t<ref>') lines -> {ref: oid}."""
+    refs: dict[str, str] = {}
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if len(parts) == 2:
+            oid, ref = parts
+            refs[ref.strip()] = oid
+    return refs
+
+
+def parse_commit_info(text: str) -> CommitInfo:
+    oid, tree, author, date, subject = (text.split("\0") + [""] * 5)[:5]
+    return CommitInfo(oid, tree, author, date, subject)
+
+
+def parse_ls_tree(data: bytes) -> list[TreeEntry]:
+    entries = []
+    for record in data.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, kind, oid, size = meta.decode().split()
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0,
+                                 path.decode("utf-8", "surrogateescape")))
+    return entries
+
+
+def parse_ls_files(data: bytes) -> list[TreeEntry]:
+    entries = []
+    for record in data.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.partition(b"\t")
+        mode, oid, stage = meta.decode().split()
+        if stage == "0":
+            entries.append(TreeEntry(mode, "blob", oid, -1,
+                                     path.decode("utf-8", "surrogateescape")))
+    return entries
+
+
+def parse_cat_file_batch(data: bytes) -> Iterator[tuple[str, bytes]]:
+    pos = 0
+    end = len(data)
+    while pos < end:
+        newline = data.index(b"\n", pos)
+        header = data[pos:newline].decode().split()
+        pos = newline + 1
+        if len(header) != 3:  # "<oid> missing"
+            raise GitError(f"git object {header[0] if header else '?'} is missing")
+        size = int(header[2])
+        yield header[0], data[pos : pos + size]
+        pos += size + 1

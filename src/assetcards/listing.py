@@ -1,0 +1,70 @@
+"""What `cards list` shows: every card of every source in use, grouped by source.
+
+One bad card does not hide the good ones: a card that cannot be resolved (duplicate name,
+missing base, loop) is listed with its error, and files that cannot be read are listed too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import AssetError, Problem
+from .store import StandardAssetStore
+
+
+@dataclass
+class Entry:
+    name: str
+    kind: str = "other"
+    description: str = ""
+    overridden_by: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "description": self.description,
+                "overridden_by": self.overridden_by, "error": self.error}
+
+
+@dataclass
+class SourceListing:
+    scope: str
+    label: str
+    entries: list[Entry] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scope": self.scope, "source": self.label,
+                "cards": [e.to_json() for e in self.entries],
+                "problems": [p.to_json() for p in self.problems]}
+
+
+def list_cards(store: StandardAssetStore, scope: str = "all",
+               kind: str | None = None) -> list[SourceListing]:
+    all_names = set(store.retrieve_names(scope=scope))
+    listings = []
+    for sc, provider in store.providers(scope):
+        listing = SourceListing(sc, provider.label, problems=provider.problems())
+        for name in provider.get_names():
+            if "@" in name:
+                continue
+            entry = _entry(store, name, scope, all_names)
+            if kind is None or entry.kind == kind or entry.error:
+                listing.entries.append(entry)
+        if listing.entries or listing.problems:
+            listings.append(listing)
+    return listings
+
+
+def _entry(store: StandardAssetStore, name: str, scope: str, all_names: set[str]) -> Entry:
+    entry = Entry(name)
+    entry.overridden_by = sorted(n for n in all_names if n.startswith(name + "@"))
+    try:
+        card = store.retrieve_card(name, scope=scope)
+    except AssetError as exc:
+        entry.error = str(exc)
+        return entry
+    entry.kind = card.kind()
+    description = card.flatten().get("description", "")
+    entry.description = description if isinstance(description, str) else ""
+    return entry

@@ -1,0 +1,281 @@
+"""YAML bytes -> card documents, each marked with its file, line and column.
+
+Only PyYAML's libyaml-backed ``CSafeLoader`` is used. Hostile input is bounded before it can
+hurt: file size, nesting depth (libyaml's composer recurses in C and crashes on very deep input)
+and alias expansion ("billion laughs") are all checked, and every failure becomes a ``Problem``
+with a location instead of an exception.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .errors import Problem
+
+MAX_FILE_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+MAX_NAME_LENGTH = 200
+# Below this many flow/block indicators a document cannot nest deeper than the recursion the
+# composer survives, so the (costly) event-level depth scan is skipped.
+_DEPTH_SCAN_THRESHOLD = 256
+
+NAME_PATTERN = r"[A-Za-z0-9_.\-]+(@[A-Za-z0-9_.\-]+)?"
+_NAME_RE = re.compile(NAME_PATTERN)
+CARD_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True)
+class CardDoc:
+    """One card as written in one file: its fields and where each of them stands."""
+
+    name: str
+    metadata: Mapping[str, Any]
+    file: str
+    line: int
+    col: int = 1
+    key_lines: Mapping[str, int] = field(default_factory=dict)
+
+    def key_line(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+@dataclass
+class ParsedFile:
+    file: str
+    cards: list[CardDoc] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def is_card_path(path: str) -> bool:
+    """A card file: ends in .yaml/.yml and no component of its path is hidden."""
+    if not path.endswith(CARD_SUFFIXES):
+        return False
+    return not any(part.startswith(".") for part in path.split("/"))
+
+
+def check_name(name: object) -> str | None:
+    """Return what is wrong with a card name, or None when it is well formed."""
+    if not isinstance(name, str):
+        return f"'name' must be a string, not {type(name).__name__}"
+    if not name:
+        return "'name' is empty"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"'name' is longer than {MAX_NAME_LENGTH} characters"
+    if not _NAME_RE.fullmatch(name):
+        return (
+            f"name {name!r} is not valid: use letters, digits, '_', '-' and '.', "
+            "with an optional '@env' suffix"
+        )
+    return None
+
+
+def parse_file(data: bytes, file: str, *, max_bytes: int = MAX_FILE_BYTES) -> ParsedFile:
+    """Parse one card file. Never raises for bad content: problems are returned."""
+    result = ParsedFile(file)
+    if len(data) > max_bytes:
+        result.problems.append(
+            Problem(file, 1, 1, message=f"file is {len(data)} bytes, over the limit of {max_bytes}",
+                    code="too-large")
+        )
+        return result
+    if _may_nest_deeply(data):
+        depth_problem = _depth_problem(data, file)
+        if depth_problem is not None:
+            result.problems.append(depth_problem)
+            return result
+    for item in _documents(data, file):
+        if isinstance(item, Problem):
+            result.problems.append(item)
+        else:
+            card, problems = item
+            result.problems.extend(problems)
+            if card is not None:
+                result.cards.append(card)
+    return result
+
+
+def _documents(data: bytes, file: str) -> Iterator[Problem | tuple[CardDoc | None, list[Problem]]]:
+    loader = yaml.CSafeLoader(data)
+    check_aliases = b"*" in data
+    try:
+        while True:
+            try:
+                if not loader.check_node():
+                    return
+                node = loader.get_node()
+            except yaml.YAMLError as exc:
+                yield _yaml_problem(exc, data, file)
+                return
+            except RecursionError:
+                yield Problem(file, 1, 1, message=f"nested deeper than {MAX_DEPTH} levels",
+                              code="too-deep")
+                return
+            if node is None:
+                continue
+            if check_aliases:
+                alias_problem = _alias_problem(node, file)
+                if alias_problem is not None:
+                    yield alias_problem
+                    continue
+            yield _card_from_node(loader, node, file)
+    finally:
+        loader.dispose()
+
+
+def _card_from_node(
+    loader: yaml.CSafeLoader, node: Node, file: str
+) -> tuple[CardDoc | None, list[Problem]]:
+    line, col = node.start_mark.line + 1, node.start_mark.column + 1
+    if not isinstance(node, MappingNode):
+        if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
+            return None, []
+        kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
+        return None, [Problem(file, line, col, message=f"document is {kind}, not a mapping (a card "
+                              "is a mapping of fields)", code="not-mapping")]
+    try:
+        value = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        _reset(loader)
+        return None, [_constructor_problem(exc, file, line, col)]
+    except RecursionError:
+        _reset(loader)
+        return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
+                              code="too-deep")]
+    key_lines: dict[str, int] = {}
+    problems: list[Problem] = []
+    for key_node, _ in node.value:
+        key_line = key_node.start_mark.line + 1
+        if isinstance(key_node, ScalarNode) and isinstance(key_node.value, str):
+            key_lines.setdefault(key_node.value, key_line)
+    for key in value:
+        if not isinstance(key, str):
+            problems.append(Problem(file, line, col, message=f"field name {key!r} is not a string",
+                                    code="bad-key"))
+    name = value.get("name")
+    if "name" not in value:
+        problems.append(Problem(file, line, col, message="card has no 'name' field",
+                                key="name", code="no-name"))
+        return None, problems
+    name_problem = check_name(name)
+    if name_problem is not None:
+        problems.append(Problem(file, key_lines.get("name", line), col,
+                                card=name if isinstance(name, str) else "",
+                                message=name_problem, key="name", code="bad-name"))
+        return None, problems
+    if problems:
+        return None, [Problem(p.file, p.line, p.col, name, p.message, p.key, p.code)
+                      for p in problems]
+    return CardDoc(name, value, file, line, col, key_lines), []
+
+
+def _reset(loader: yaml.CSafeLoader) -> None:
+    loader.constructed_objects = {}
+    loader.recursive_objects = {}
+    loader.state_generators = []
+
+
+def _yaml_problem(exc: yaml.YAMLError, data: bytes, file: str) -> Problem:
+    if isinstance(exc, yaml.reader.ReaderError):
+        line = data[: exc.position].count(b"\n") + 1
+        col = exc.position - (data.rfind(b"\n", 0, exc.position) + 1) + 1
+        return Problem(file, line, col, message=f"not a YAML text file: {exc.reason} "
+                       f"(byte {exc.position})", code="not-text")
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        context = f" ({exc.context})" if exc.context else ""
+        return Problem(file, mark.line + 1, mark.column + 1,
+                       message=f"YAML syntax error: {exc.problem}{context}", code="syntax")
+    return Problem(file, 1, 1, message=f"YAML error: {exc}", code="syntax")
+
+
+def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) -> Problem:
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        line, col = exc.problem_mark.line + 1, exc.problem_mark.column + 1
+    text = str(getattr(exc, "problem", None) or exc)
+    match = re.search(r"tag '([^']*)'", text)
+    if match:
+        tag = match.group(1).replace("tag:yaml.org,2002:", "!!")
+        return Problem(file, line, col, message=f"unsafe or unknown YAML tag '{tag}' is not "
+                       "allowed in a card", code="unsafe-tag")
+    return Problem(file, line, col, message=f"YAML error: {text}", code="syntax")
+
+
+def _may_nest_deeply(data: bytes) -> bool:
+    count = 0
+    for indicator in (b"[", b"{", b"- ", b"-\n", b"? ", b": ", b":\n"):
+        count += data.count(indicator)
+        if count >= _DEPTH_SCAN_THRESHOLD:
+            return True
+    return False
+
+
+def _depth_problem(data: bytes, file: str) -> Problem | None:
+    """Scan the event stream (flat, no recursion) for nesting deeper than MAX_DEPTH."""
+    depth = 0
+    starts = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+    ends = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+    try:
+        for event in yaml.parse(data, Loader=yaml.CSafeLoader):
+            if isinstance(event, starts):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    mark = event.start_mark
+                    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+                    return Problem(file, line, col,
+                                   message=f"nested deeper than {MAX_DEPTH} levels",
+                                   code="too-deep")
+            elif isinstance(event, ends):
+                depth -= 1
+    except yaml.YAMLError as exc:
+        return _yaml_problem(exc, data, file)
+    return None
+
+
+def _alias_problem(root: Node, file: str) -> Problem | None:
+    """Count the nodes the document would expand to; aliases are counted at full size."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+    stack: list[tuple[Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            active.discard(key)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_EXPANDED_NODES:
+                return _expansion_problem(root, file)
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in active:
+            mark = node.start_mark
+            return Problem(file, mark.line + 1, mark.column + 1,
+                           message="recursive YAML alias is not allowed in a card",
+                           code="alias-recursion")
+        active.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
+    return None
+
+
+def _expansion_problem(root: Node, file: str) -> Problem:
+    line, col = (root.start_mark.line + 1, root.start_mark.column + 1) if root.start_mark else (1, 1)
+    return Problem(file, line, col,
+                   message=f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
+                   "(an alias bomb?)", code="alias-bomb")
+
+
+def _children(node: Node) -> list[Node]:
+    if isinstance(node, SequenceNode):
+        return list(node.value)
+    if isinstance(node, MappingNode):
+        return [item for pair in node.value for item in pair]
+    return []

@@ -1,0 +1,230 @@
+"""AssetMetadataProvider and its kinds: a directory, the bundled package cards, in-process dicts.
+
+A provider answers `get_metadata(name)` with a plain dict (fairseq2's contract: the card's
+fields, plus `__source__` and `__base_path__`), lists its names and forgets what it cached on
+`clear_cache()`. One bad file never hides the good cards of a provider: its problems are kept
+and reported by `problems()` and in the error for a name that cannot be found.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .card import Provenance
+from .errors import AssetCardNotFoundError, DuplicateCardError, Problem
+from .parse import CardDoc, ParsedFile, check_name
+from .sources import CardSource, DirectorySource
+
+PROVENANCE_KEY = "__provenance__"
+SOURCE_KEY = "__source__"
+BASE_PATH_KEY = "__base_path__"
+
+
+class AssetMetadataProvider(ABC):
+    """Provides card metadata by name."""
+
+    @abstractmethod
+    def get_metadata(self, name: str) -> dict[str, Any]:
+        """The fields of the card NAME; raises AssetCardNotFoundError if there is none."""
+
+    @abstractmethod
+    def get_names(self) -> list[str]:
+        """The names of every card this provider holds."""
+
+    @abstractmethod
+    def clear_cache(self) -> None:
+        """Forget what was read, so that the next call reads again."""
+
+    def problems(self) -> list[Problem]:
+        """What could not be read (broken files, duplicate names); empty when all is well."""
+        return []
+
+    @property
+    def label(self) -> str:
+        return type(self).__name__
+
+
+class IndexedMetadataProvider(AssetMetadataProvider):
+    """A provider that parses a whole CardSource once and keeps a name index."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope
+        self._index: dict[str, list[CardDoc]] | None = None
+        self._problems: list[Problem] = []
+
+    @abstractmethod
+    def _source(self) -> CardSource | None:
+        """The files to read, or None when there is nothing (a missing directory)."""
+
+    @abstractmethod
+    def _provenance(self, doc: CardDoc) -> Provenance: ...
+
+    def _parsed(self, source: CardSource) -> list[ParsedFile]:
+        return source.parse()
+
+    def _load(self) -> dict[str, list[CardDoc]]:
+        if self._index is not None:
+            return self._index
+        index: dict[str, list[CardDoc]] = {}
+        problems: list[Problem] = []
+        source = self._source()
+        self._base_dir = source.base_dir if source is not None else None
+        for parsed in self._parsed(source) if source is not None else []:
+            problems.extend(parsed.problems)
+            for doc in parsed.cards:
+                index.setdefault(doc.name, []).append(doc)
+        for name, docs in index.items():
+            if len(docs) > 1:
+                problems.extend(duplicate_problems(name, [(self.label, d) for d in docs]))
+        self._problems = problems
+        self._index = index
+        return index
+
+    def get_metadata(self, name: str) -> dict[str, Any]:
+        docs = self._load().get(name)
+        if not docs:
+            raise AssetCardNotFoundError(self._not_found(name))
+        if len(docs) > 1:
+            raise DuplicateCardError(duplicate_problems(name, [(self.label, d) for d in docs]))
+        return self._metadata(docs[0])
+
+    def _metadata(self, doc: CardDoc) -> dict[str, Any]:
+        metadata = copy.deepcopy(dict(doc.metadata))
+        provenance = self._provenance(doc)
+        metadata[SOURCE_KEY] = str(provenance)
+        if self._base_dir is not None:
+            metadata[BASE_PATH_KEY] = (self._base_dir / doc.file).parent
+        metadata[PROVENANCE_KEY] = provenance
+        return metadata
+
+    def _not_found(self, name: str) -> str:
+        text = f"No card named {name!r} in {self.label}."
+        broken = sorted({p.file for p in self._problems})
+        if broken:
+            text += f" {len(broken)} file(s) there could not be read: {', '.join(broken[:3])}"
+        return text
+
+    def get_names(self) -> list[str]:
+        return sorted(self._load())
+
+    def docs(self) -> dict[str, list[CardDoc]]:
+        """The parsed cards by name (for validation and listing)."""
+        return self._load()
+
+    def problems(self) -> list[Problem]:
+        self._load()
+        return list(self._problems)
+
+    def clear_cache(self) -> None:
+        self._index = None
+        self._problems = []
+
+
+def duplicate_problems(name: str, places: Sequence[tuple[str, CardDoc]]) -> list[Problem]:
+    """One problem per place a duplicated name is defined, each naming all the others."""
+    problems = []
+    for _label, doc in places:
+        others = "; ".join(f"{lbl}: {d.file}:{d.line}" for lbl, d in places if d is not doc)
+        problems.append(Problem(doc.file, doc.line, doc.col, name,
+                                f"duplicate card name {name!r}: also defined in {others}",
+                                "name", "duplicate"))
+    return problems
+
+
+class FileAssetMetadataProvider(IndexedMetadataProvider):
+    """Loose card files under a directory, as fairseq2 reads them. A missing directory is
+    empty. Hidden directories and git store checkouts below it are not scanned."""
+
+    def __init__(self, base_dir: Path | str, scope: str | None = None) -> None:
+        super().__init__(scope)
+        self.base_dir = Path(base_dir).expanduser()
+
+    @property
+    def label(self) -> str:
+        return f"directory {self.base_dir}"
+
+    def _source(self) -> CardSource | None:
+        if not self.base_dir.is_dir():
+            return None
+        return DirectorySource(self.base_dir)
+
+    def _provenance(self, doc: CardDoc) -> Provenance:
+        return Provenance("directory", str(self.base_dir), str(self.base_dir / doc.file),
+                          doc.line, self.scope)
+
+
+class PackageAssetMetadataProvider(IndexedMetadataProvider):
+    """The cards bundled in a Python package (by default, assetcards' own examples)."""
+
+    def __init__(self, package_name: str = "assetcards", subdir: str = "cards") -> None:
+        super().__init__(None)
+        self.package_name = package_name
+        self.subdir = subdir
+
+    @property
+    def label(self) -> str:
+        return f"package {self.package_name}"
+
+    def _root(self) -> Path | None:
+        try:
+            root = importlib.resources.files(self.package_name)
+        except ModuleNotFoundError:
+            return None
+        path = Path(str(root.joinpath(self.subdir))) if self.subdir else Path(str(root))
+        return path if path.is_dir() else None
+
+    def _source(self) -> CardSource | None:
+        root = self._root()
+        return DirectorySource(root) if root is not None else None
+
+    def _provenance(self, doc: CardDoc) -> Provenance:
+        return Provenance("package", self.package_name, doc.file, doc.line)
+
+
+class InProcAssetMetadataProvider(AssetMetadataProvider):
+    """Cards given as a list of dicts in the running process."""
+
+    def __init__(self, metadata: Sequence[Mapping[str, Any]], label: str = "in-process") -> None:
+        self._label = label
+        self._cards: dict[str, list[dict[str, Any]]] = {}
+        self._problems: list[Problem] = []
+        for position, item in enumerate(metadata):
+            name = item.get("name")
+            problem = check_name(name)
+            if problem is not None:
+                self._problems.append(Problem(label, position + 1, 0, message=problem,
+                                              key="name", code="bad-name"))
+                continue
+            assert isinstance(name, str)
+            self._cards.setdefault(name, []).append(copy.deepcopy(dict(item)))
+
+    @property
+    def label(self) -> str:
+        return self._label
+
+    def get_metadata(self, name: str) -> dict[str, Any]:
+        found = self._cards.get(name)
+        if not found:
+            raise AssetCardNotFoundError(f"No card named {name!r} in {self._label}.")
+        if len(found) > 1:
+            raise DuplicateCardError([Problem(self._label, 0, 0, name,
+                                              f"duplicate card name {name!r} ({len(found)} "
+                                              "definitions)", "name", "duplicate")])
+        metadata = copy.deepcopy(found[0])
+        metadata.setdefault(SOURCE_KEY, self._label)
+        metadata[PROVENANCE_KEY] = Provenance("inproc", self._label)
+        return metadata
+
+    def get_names(self) -> list[str]:
+        return sorted(self._cards)
+
+    def problems(self) -> list[Problem]:
+        return list(self._problems)
+
+    def clear_cache(self) -> None:
+        pass

@@ -1,0 +1,208 @@
+"""Where card files come from: a directory, a commit's tree, or the git index.
+
+Parsing and validation are written once over this abstraction. Each file carries a content key
+(a blob id, or size and mtime on disk) so that what was parsed for it can be reused.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import Problem
+from .git import Repo, TreeEntry
+from .parse import MAX_FILE_BYTES, ParsedFile, is_card_path, parse_file
+
+# A directory holding this marker is a git store's checkout: its cards are read from the
+# store's pinned commit, never as loose files of the root above it.
+STORE_MARKER = ".assetcards-store"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: str  # relative to the source root, with '/' separators
+    key: str  # content key: a blob id, or "size:mtime_ns" on disk
+    size: int = -1
+
+
+class CardSource(ABC):
+    """A set of card files that can be listed and read."""
+
+    kind: str = "source"
+
+    @property
+    @abstractmethod
+    def label(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def base_dir(self) -> Path | None:
+        """The directory file paths are relative to on disk (for relative checkpoints)."""
+
+    @abstractmethod
+    def list_files(self) -> list[SourceFile]: ...
+
+    @abstractmethod
+    def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]: ...
+
+    def parse(self) -> list[ParsedFile]:
+        return parse_files(self, self.list_files())
+
+
+def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
+    """Parse files in order; one too large to read is reported without reading it."""
+    readable = [f for f in files if f.size <= MAX_FILE_BYTES]  # size -1: unknown, read it
+    parsed = {f.path: parse_file(data, f.path) for f, data in source.read(readable)}
+    results = []
+    for f in files:
+        if f.path in parsed:
+            results.append(parsed[f.path])
+        elif f.size > MAX_FILE_BYTES:
+            message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
+            results.append(ParsedFile(f.path, problems=[Problem(f.path, 1, 1, message=message,
+                                                                code="too-large")]))
+    return results
+
+
+class DirectorySource(CardSource):
+    """Loose card files under a directory (fairseq2's layout). Hidden directories and git store
+    checkouts below the root are not scanned; symlinks leading outside the root are skipped."""
+
+    kind = "directory"
+
+    def __init__(self, root: Path | str, paths: Sequence[Path] | None = None) -> None:
+        self.root = Path(root)
+        self._paths = list(paths) if paths is not None else None
+
+    @property
+    def label(self) -> str:
+        return str(self.root)
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self.root
+
+    def list_files(self) -> list[SourceFile]:
+        if self._paths is not None:
+            return [self._stat(p) for p in self._paths]
+        files: list[SourceFile] = []
+        if not self.root.is_dir():
+            return files
+        real_root = os.path.realpath(self.root)
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=None):
+            keep = []
+            for d in sorted(dirnames):
+                full = os.path.join(dirpath, d)
+                if d.startswith(".") or _is_store_checkout(full):
+                    continue
+                if os.path.islink(full) and not _inside(full, real_root):
+                    continue
+                keep.append(d)
+            dirnames[:] = keep
+            for name in sorted(filenames):
+                full = os.path.join(dirpath, name)
+                rel = os.path.relpath(full, self.root).replace(os.sep, "/")
+                if not is_card_path(rel):
+                    continue
+                if os.path.islink(full) and not _inside(full, real_root):
+                    continue
+                try:
+                    st = os.stat(full)
+                except OSError:
+                    continue
+                files.append(SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size))
+        return files
+
+    def _stat(self, path: Path) -> SourceFile:
+        full = path if path.is_absolute() else self.root / path
+        st = full.stat()
+        try:
+            rel = full.relative_to(self.root).as_posix()
+        except ValueError:
+            rel = str(full)
+        return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
+
+    def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
+        for f in files:
+            full = Path(f.path) if os.path.isabs(f.path) else self.root / f.path
+            try:
+                with open(full, "rb") as handle:
+                    data = handle.read(MAX_FILE_BYTES + 1)
+            except OSError:
+                continue
+            yield f, data
+
+
+def _is_store_checkout(path: str) -> bool:
+    return os.path.exists(os.path.join(path, STORE_MARKER)) or os.path.exists(
+        os.path.join(path, ".git")
+    )
+
+
+def _inside(path: str, real_root: str) -> bool:
+    real = os.path.realpath(path)
+    return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
+
+
+class _GitSource(CardSource):
+    def __init__(self, repo: Repo, subdir: str = "", base_dir: Path | None = None) -> None:
+        self.repo = repo
+        self.subdir = subdir.strip("/")
+        self._base_dir = base_dir
+
+    @property
+    def base_dir(self) -> Path | None:
+        return self._base_dir
+
+    def _files_from(self, entries: Sequence[TreeEntry]) -> list[SourceFile]:
+        prefix = self.subdir + "/" if self.subdir else ""
+        files = []
+        for e in entries:
+            # Regular files only: a symlink (120000) or submodule (160000) is never a card.
+            if e.mode not in ("100644", "100755") or not e.path.startswith(prefix):
+                continue
+            if is_card_path(e.path):
+                files.append(SourceFile(e.path, e.oid, e.size))
+        return files
+
+    def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
+        by_oid: dict[str, list[SourceFile]] = {}
+        for f in files:
+            by_oid.setdefault(f.key, []).append(f)
+        for oid, data in self.repo.read_blobs(by_oid):
+            for f in by_oid[oid]:
+                yield f, data
+
+
+class TreeSource(_GitSource):
+    """The card files of one commit's tree."""
+
+    kind = "tree"
+
+    def __init__(self, repo: Repo, commit: str, subdir: str = "",
+                 base_dir: Path | None = None) -> None:
+        super().__init__(repo, subdir, base_dir)
+        self.commit = commit
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo.path}@{self.commit[:12]}"
+
+    def list_files(self) -> list[SourceFile]:
+        return self._files_from(self.repo.ls_tree(self.commit, self.subdir))
+
+
+class IndexSource(_GitSource):
+    """The card files staged in a repository's index (what a commit would record)."""
+
+    kind = "index"
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo.path} (staged)"
+
+    def list_files(self) -> list[SourceFile]:
+        return self._files_from(self.repo.ls_staged())

@@ -1,0 +1,232 @@
+"""AssetStore and the default `asset_store`.
+
+User providers are searched before system providers. A name defined by two sources in use is an
+error naming both places (never a silent shadow), except when both define exactly the same
+fields: then they are one card seen twice (a store checked out from the same repository as the
+bundled cards, say). `name@env` cards are merged over `name` when `env` is active, and
+`name@user` cards always are.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .card import AssetCard, Provenance
+from .errors import AssetCardNotFoundError, BaseCycleError, DuplicateCardError, Problem
+from .locations import Locations, scopes_for
+from .providers import (
+    BASE_PATH_KEY,
+    PROVENANCE_KEY,
+    AssetMetadataProvider,
+    FileAssetMetadataProvider,
+    PackageAssetMetadataProvider,
+)
+
+EnvironmentResolver = Callable[[], "str | None"]
+ENV_VARIABLE = "FAIRSEQ2_ASSET_ENV"
+
+
+class AssetStore(ABC):
+    """Looks cards up by name."""
+
+    @abstractmethod
+    def retrieve_card(
+        self, name: str, *, envs: Sequence[str] | None = None, scope: str = "all"
+    ) -> AssetCard: ...
+
+    @abstractmethod
+    def retrieve_names(self, *, scope: str = "all") -> list[str]: ...
+
+
+def env_from_variable() -> str | None:
+    """The environment named by FAIRSEQ2_ASSET_ENV, if any (comma-separated: the first)."""
+    value = os.environ.get(ENV_VARIABLE, "").strip()
+    return value.split(",")[0].strip() or None
+
+
+class StandardAssetStore(AssetStore):
+    """Searches user metadata providers, then system metadata providers."""
+
+    def __init__(
+        self,
+        metadata_providers: Sequence[AssetMetadataProvider] = (),
+        user_metadata_providers: Sequence[AssetMetadataProvider] = (),
+        env_resolvers: Sequence[EnvironmentResolver] = (env_from_variable,),
+    ) -> None:
+        self.metadata_providers: list[AssetMetadataProvider] = list(metadata_providers)
+        self.user_metadata_providers: list[AssetMetadataProvider] = list(user_metadata_providers)
+        self.env_resolvers: list[EnvironmentResolver] = list(env_resolvers)
+
+    @classmethod
+    def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
+        system = root_providers(locations.system, "system")
+        if bundled:
+            system.append(PackageAssetMetadataProvider())
+        return cls(system, root_providers(locations.user, "user"))
+
+    def add_file_metadata_provider(self, path: Path | str, user: bool = False) -> None:
+        scope = "user" if user else "system"
+        target = self.user_metadata_providers if user else self.metadata_providers
+        target.append(FileAssetMetadataProvider(Path(path), scope))
+
+    def add_package_metadata_provider(self, package_name: str) -> None:
+        self.metadata_providers.append(PackageAssetMetadataProvider(package_name))
+
+    def clear_cache(self) -> None:
+        for _, provider in self.providers():
+            provider.clear_cache()
+
+    def providers(self, scope: str = "all") -> Iterator[tuple[str, AssetMetadataProvider]]:
+        for sc in scopes_for(scope):
+            group = self.user_metadata_providers if sc == "user" else self.metadata_providers
+            for provider in group:
+                yield sc, provider
+
+    def active_envs(self, envs: Sequence[str] | None = None) -> list[str]:
+        if envs is None:
+            envs = [e for e in (r() for r in self.env_resolvers) if e]
+        return [e for e in envs if e != "user"] + ["user"]
+
+    # -- lookups ------------------------------------------------------------------------------
+
+    def retrieve_card(
+        self, name: str, *, envs: Sequence[str] | None = None, scope: str = "all"
+    ) -> AssetCard:
+        return self._card(name, self.active_envs(envs), scope, [])
+
+    def _card(self, name: str, envs: list[str], scope: str, chain: list[str]) -> AssetCard:
+        if name in chain:
+            loop = " -> ".join(chain[chain.index(name):] + [name])
+            raise BaseCycleError(f"The base chain of the card {chain[0]!r} loops: {loop}.")
+        metadata = self.find_metadata(name, scope)
+        provenance = _provenance(metadata)
+        base_path = metadata.get(BASE_PATH_KEY)
+        fields = {k: v for k, v in metadata.items() if not k.startswith("__")}
+        field_paths: dict[str, Path] = {}
+        overrides: list[Provenance] = []
+        for env in envs:
+            try:
+                extra = self.find_metadata(f"{name}@{env}", scope)
+            except AssetCardNotFoundError:
+                continue
+            overrides.append(_provenance(extra))
+            for key, value in extra.items():
+                if key.startswith("__") or key == "name":
+                    continue
+                fields[key] = value
+                if extra.get(BASE_PATH_KEY) is not None:
+                    field_paths[key] = extra[BASE_PATH_KEY]
+        base: AssetCard | None = None
+        base_name = fields.get("base")
+        if base_name is not None:
+            if not isinstance(base_name, str):
+                raise AssetCardNotFoundError(
+                    f"The card {name!r} has a 'base' that is not a card name: {base_name!r} "
+                    f"({provenance})."
+                )
+            try:
+                base = self._card(base_name, envs, scope, chain + [name])
+            except AssetCardNotFoundError as exc:
+                if isinstance(exc, BaseCycleError):
+                    raise
+                raise AssetCardNotFoundError(
+                    f"The card {name!r} ({provenance}) has base {base_name!r}, which was not "
+                    f"found: {exc}"
+                ) from None
+        return AssetCard(name, fields, base, provenance=provenance, base_path=base_path,
+                         field_base_paths=field_paths, overrides=overrides)
+
+    def find_metadata(self, name: str, scope: str = "all") -> dict[str, Any]:
+        """The metadata of NAME from the one source that defines it."""
+        found: list[dict[str, Any]] = []
+        for _, provider in self.providers(scope):
+            try:
+                found.append(provider.get_metadata(name))
+            except AssetCardNotFoundError:
+                continue
+        if not found:
+            raise AssetCardNotFoundError(self._not_found(name, scope))
+        distinct = [found[0]]
+        for metadata in found[1:]:
+            if all(_fields(metadata) != _fields(other) for other in distinct):
+                distinct.append(metadata)
+        if len(distinct) > 1:
+            raise DuplicateCardError(_duplicates(name, distinct))
+        return found[0]
+
+    def _not_found(self, name: str, scope: str) -> str:
+        text = f"No card named {name!r}"
+        if scope != "all":
+            text += f" in the {scope} scope"
+        close = difflib.get_close_matches(name, self.retrieve_names(scope=scope), n=3)
+        if close:
+            text += f"; did you mean {', '.join(map(repr, close))}?"
+        else:
+            text += "."
+        broken = [p for _, provider in self.providers(scope) for p in provider.problems()]
+        if broken:
+            text += (f" ({len(broken)} problem(s) in card files may hide it; "
+                     "run `cards list` to see them.)")
+        return text
+
+    def retrieve_names(self, *, scope: str = "all") -> list[str]:
+        names: set[str] = set()
+        for _, provider in self.providers(scope):
+            names.update(provider.get_names())
+        return sorted(names)
+
+    def problems(self, scope: str = "all") -> list[Problem]:
+        return [p for _, provider in self.providers(scope) for p in provider.problems()]
+
+
+def _fields(metadata: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metadata.items() if not k.startswith("__")}
+
+
+def _provenance(metadata: Mapping[str, Any]) -> Provenance:
+    value = metadata.get(PROVENANCE_KEY)
+    if isinstance(value, Provenance):
+        return value
+    return Provenance("inproc", str(metadata.get("__source__", "in-process")))
+
+
+def _duplicates(name: str, found: Sequence[Mapping[str, Any]]) -> list[Problem]:
+    places = [_provenance(m) for m in found]
+    problems = []
+    for place in places:
+        others = "; ".join(str(p) for p in places if p is not place)
+        problems.append(Problem(place.file or place.source, place.line, 0, name,
+                                f"duplicate card name {name!r} in {place}: also defined in "
+                                f"{others}", "name", "duplicate"))
+    return problems
+
+
+def root_providers(root: Path, scope: str) -> list[AssetMetadataProvider]:
+    """The providers of one root: its loose card files, then each git store in it."""
+    from .stores import git_store_providers
+
+    providers: list[AssetMetadataProvider] = [FileAssetMetadataProvider(root, scope)]
+    providers.extend(git_store_providers(root, scope))
+    return providers
+
+
+_default: StandardAssetStore | None = None
+
+
+def default_asset_store() -> StandardAssetStore:
+    """The process-wide store, built on first use from the environment."""
+    global _default
+    if _default is None:
+        _default = StandardAssetStore.from_locations(Locations.from_env())
+    return _default
+
+
+def __getattr__(name: str) -> Any:
+    if name == "asset_store":
+        return default_asset_store()
+    raise AttributeError(name)

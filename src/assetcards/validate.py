@@ -1,0 +1,214 @@
+"""Rules -> problems. Used by `cards validate`, the git hooks, CI and `cards sync`.
+
+Input is a set of parsed cards (one store, directory, commit or index) and, optionally, the
+cards of other stores whose names must not collide and whose cards may serve as bases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Problem
+from .manifest import Manifest
+from .parse import CardDoc, ParsedFile
+
+_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+CHECKPOINT_SCHEMES = {"http", "https", "file", "s3", "gs", "hf", "az"}
+PLACEHOLDER = "TODO"
+
+
+@dataclass
+class CardSet:
+    """The cards of one place, as parsed."""
+
+    label: str
+    files: list[ParsedFile] = field(default_factory=list)
+
+    @property
+    def docs(self) -> list[CardDoc]:
+        return [doc for f in self.files for doc in f.cards]
+
+    @property
+    def parse_problems(self) -> list[Problem]:
+        return [p for f in self.files for p in f.problems]
+
+
+def validate(
+    primary: CardSet,
+    others: Sequence[CardSet] = (),
+    manifest: Manifest | None = None,
+    only_files: set[str] | None = None,
+) -> list[Problem]:
+    """Every problem of PRIMARY's cards, checked against OTHERS. With ONLY_FILES, report only
+    problems located in those files (the rest of the store still serves as context)."""
+    index = _Index(primary, others)
+    problems = list(primary.parse_problems)
+    problems += _duplicates(primary, others)
+    for doc in primary.docs:
+        problems += _check_card(doc, index, manifest)
+    if only_files is not None:
+        problems = [p for p in problems if p.file in only_files]
+    return sorted(set(problems))
+
+
+class _Index:
+    def __init__(self, primary: CardSet, others: Sequence[CardSet]) -> None:
+        self.by_name: dict[str, CardDoc] = {}
+        for card_set in [*others, primary]:  # primary wins for lookups
+            for doc in card_set.docs:
+                self.by_name[doc.name] = doc
+        self.used_as_base = {
+            doc.metadata["base"]
+            for doc in self.by_name.values()
+            if isinstance(doc.metadata.get("base"), str)
+        }
+
+    def chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
+        """The base chain of DOC, and a description of its loop or missing link, if any."""
+        chain = [doc]
+        seen = {doc.name}
+        current = doc
+        if "@" in doc.name:
+            plain = self.by_name.get(doc.name.split("@", 1)[0])
+            if plain is not None:
+                chain.append(plain)
+                seen.add(plain.name)
+                current = plain
+        while isinstance(current.metadata.get("base"), str):
+            base_name = current.metadata["base"]
+            if base_name in seen:
+                names = [d.name for d in chain] + [base_name]
+                return chain, "loop: " + " -> ".join(names[names.index(base_name):])
+            base = self.by_name.get(base_name)
+            if base is None:
+                return chain, None
+            chain.append(base)
+            seen.add(base_name)
+            current = base
+        return chain, None
+
+    def resolved(self, doc: CardDoc) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for d in reversed(self.chain(doc)[0]):
+            merged.update(d.metadata)
+        return merged
+
+
+def _problem(doc: CardDoc, key: str, message: str, code: str) -> Problem:
+    return Problem(doc.file, doc.key_line(key), doc.col if key not in doc.key_lines else 1,
+                   doc.name, message, key, code)
+
+
+def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[Problem]:
+    problems: list[Problem] = []
+    base = doc.metadata.get("base")
+    if base is not None:
+        if not isinstance(base, str):
+            problems.append(_problem(doc, "base", f"'base' must be a card name, not "
+                                     f"{type(base).__name__}", "bad-base"))
+        elif base not in index.by_name:
+            problems.append(_problem(doc, "base", f"base card {base!r} does not exist here or "
+                                     "in any tracked store", "missing-base"))
+    if "@" in doc.name:
+        plain = doc.name.split("@", 1)[0]
+        if plain not in index.by_name:
+            problems.append(_problem(doc, "name", f"override card {doc.name!r} has no card "
+                                     f"{plain!r} to override", "orphan-override"))
+    _, loop = index.chain(doc)
+    if loop and base is not None:
+        problems.append(_problem(doc, "base", f"base chain {loop}", "base-cycle"))
+    fields = index.resolved(doc)
+    kind = card_kind(fields)
+    needs_checkpoint = kind == "model" and "@" not in doc.name
+    if needs_checkpoint and doc.name not in index.used_as_base and "checkpoint" not in fields:
+        problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
+                                     "or a path relative to the card file)", "no-checkpoint"))
+    if "checkpoint" in doc.metadata:
+        message = checkpoint_problem(doc.metadata["checkpoint"])
+        if message:
+            problems.append(_problem(doc, "checkpoint", message, "bad-checkpoint"))
+    for key, value in doc.metadata.items():
+        if value == PLACEHOLDER or (isinstance(value, str) and value.startswith(PLACEHOLDER + ":")):
+            problems.append(_problem(doc, key, f"field {key!r} is a placeholder; fill it in",
+                                     "placeholder"))
+    if manifest is not None:
+        problems += _manifest_rules(doc, fields, kind, manifest)
+    return problems
+
+
+def card_kind(fields: Mapping[str, Any]) -> str:
+    if "model_family" in fields or "model_arch" in fields:
+        return "model"
+    if "tokenizer_family" in fields:
+        return "tokenizer"
+    if "dataset_family" in fields:
+        return "dataset"
+    return "other"
+
+
+def checkpoint_problem(value: Any) -> str | None:
+    """What is wrong with a checkpoint value, or None."""
+    if not isinstance(value, str) or not value.strip():
+        return "'checkpoint' must be a non-empty string (a URI or a relative path)"
+    if any(ord(c) < 32 or ord(c) == 127 for c in value) or value != value.strip():
+        return "'checkpoint' contains control characters or surrounding spaces"
+    match = _SCHEME_RE.match(value)
+    if match and len(match.group(1)) > 1:  # one letter: a Windows drive, not a scheme
+        scheme = match.group(1).lower()
+        if scheme not in CHECKPOINT_SCHEMES:
+            return (f"'checkpoint' uses the scheme {scheme!r}; use one of "
+                    f"{', '.join(sorted(CHECKPOINT_SCHEMES))} or a relative path")
+        rest = value[match.end():]
+        if not rest.startswith("//") or len(rest) <= 2:
+            return f"'checkpoint' {value!r} is not a well-formed URI (expected {scheme}://...)"
+        return None
+    depth = 0
+    for part in value.split("/"):
+        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
+        if depth < 0:
+            return f"'checkpoint' path {value!r} leads outside the card repository"
+    return None
+
+
+def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
+    places: dict[str, list[tuple[str, CardDoc]]] = {}
+    for doc in primary.docs:
+        places.setdefault(doc.name, []).append((primary.label, doc))
+    for card_set in others:
+        for doc in card_set.docs:
+            if doc.name in places:
+                places[doc.name].append((card_set.label, doc))
+    problems = []
+    for name, found in places.items():
+        if len(found) < 2:
+            continue
+        for label, doc in found:
+            if label != primary.label:
+                continue
+            others_text = "; ".join(f"{lbl}: {d.file}:{d.line}" for lbl, d in found
+                                    if d is not doc)
+            problems.append(Problem(doc.file, doc.key_line("name"), 1, name,
+                                    f"duplicate card name {name!r}: also defined in "
+                                    f"{others_text}", "name", "duplicate"))
+    return problems
+
+
+def _manifest_rules(doc: CardDoc, fields: Mapping[str, Any], kind: str,
+                    manifest: Manifest) -> list[Problem]:
+    problems = []
+    for rule_kind in ("all", kind):
+        rules = manifest.rules.get(rule_kind)
+        if rules is None or "@" in doc.name:
+            continue
+        for required in rules.required:
+            if required not in fields:
+                problems.append(_problem(doc, "name", f"{kind} card has no {required!r} (the "
+                                         f"store requires it for {rule_kind} cards)", "required"))
+        for key, allowed in rules.allowed.items():
+            if key in doc.metadata and doc.metadata[key] not in allowed:
+                problems.append(_problem(doc, key, f"{key!r} is {doc.metadata[key]!r}; the store "
+                                         f"allows {', '.join(map(repr, allowed))}", "not-allowed"))
+    return problems
