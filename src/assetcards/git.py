@@ -121,8 +121,12 @@ class CommitInfo:
 class Repo:
     """A git repository on disk (bare or with a work tree)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, hook_env: Mapping[str, str] | None = None) -> None:
+        """HOOK_ENV: variables a hook running in THIS repository must keep (GIT_INDEX_FILE of a
+        pre-commit hook, the object quarantine of a pre-receive hook); added back to every git
+        call on this repository only, after the inherited ones are stripped."""
         self.path = Path(path)
+        self.hook_env = dict(hook_env or {})
 
     def __repr__(self) -> str:
         return f"Repo({str(self.path)!r})"
@@ -155,7 +159,7 @@ class Repo:
             stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            env=dict(env) if env is not None else no_git_env(),
+            env=dict(env) if env is not None else {**no_git_env(), **self.hook_env},
             start_new_session=True,
         )
         try:
@@ -242,6 +246,18 @@ class Repo:
         args += ["--end-of-options", rev, "--", *paths]
         text = self.out(*args)
         return [parse_commit_info(chunk.strip()) for chunk in text.split("\x1e") if chunk.strip()]
+
+    def new_commits(self, tip: str, limit: int = 10_000) -> list[tuple[str, str | None]]:
+        """(commit, first parent or None) for each commit reachable from TIP but from no ref,
+        oldest first: in a pre-receive hook, the commits a push brings."""
+        text = self.out("rev-list", "--topo-order", "--reverse", "--parents",
+                        f"--max-count={limit}", tip, "--not", "--all")
+        result: list[tuple[str, str | None]] = []
+        for line in text.splitlines():
+            parts = line.split()
+            if parts:
+                result.append((parts[0], parts[1] if len(parts) > 1 else None))
+        return result
 
     # -- trees and blobs ----------------------------------------------------------------------
 
