@@ -1,21 +1,370 @@
-"""Git stores on disk: clone, pin, state, locks."""
+"""Git stores on disk: clone, pin, state, locks.
+
+Layout of a root (system or user) holding a store NAME:
+
+    ROOT/NAME/                      the card files of the pinned commit, and nothing else
+    ROOT/NAME/.assetcards-store     marker: which store and commit the files above are
+    ROOT/.assetcards/stores/NAME.json   the store's state: URL, ref, pinned commit (the pin)
+    ROOT/.assetcards/git/NAME.git   a bare repository holding the fetched history
+    ROOT/.assetcards/locks/NAME.lock    the writers' lock
+
+Readers never lock: they read the state file (replaced atomically) and then blobs of the pinned
+commit, which never change. Writers hold the store's lock and move the pin last, in one
+`os.replace`, after the new commit's files are in place and every commit ever pinned is kept
+reachable by a ref (so `git gc` and an upstream force-push cannot take it away).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shutil
+import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from .locations import Locations
+from .errors import AssetMetadataError, AssetNotFoundError, StoreError, UnsafeInputError
+from .fsutil import atomic_write_json, replace_dir
+from .git import Repo, check_ref, check_url, is_oid
+from .locations import STATE_DIR, Locations, scopes_for
+from .manifest import MANIFEST_NAME, Manifest, parse_manifest
+from .parse import is_card_path
 from .providers import AssetMetadataProvider
+from .sources import STORE_MARKER, TreeSource
 from .validate import CardSet
+
+STATE_FORMAT = 1
+UPSTREAM_REF = "refs/assetcards/upstream"
+KEEP_PREFIX = "refs/assetcards/kept/"
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
+
+
+def check_store_name(name: str) -> None:
+    if not _NAME_RE.fullmatch(name) or ".." in name:
+        raise UnsafeInputError(
+            f"store name {name!r} is not allowed: use 1-100 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (no '/', no '..')"
+        )
+
+
+@dataclass
+class StoreState:
+    """What a store is and where it is pinned. Written atomically; the pin is `commit`."""
+
+    name: str
+    scope: str
+    url: str
+    ref: str
+    commit: str
+    tree: str
+    card_dir: str
+    cards: int = 0
+    added_at: float = 0.0
+    synced_at: float = 0.0
+    previous_commit: str | None = None
+    held: str | None = None  # the revision a `cards pin` holds the store at
+    format: int = STATE_FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StoreState:
+        known = {f for f in cls.__dataclass_fields__}
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        if not is_oid(state.commit):
+            raise ValueError(f"pinned commit {state.commit!r} is not a full commit id")
+        return state
+
+
+@dataclass(frozen=True)
+class StorePaths:
+    root: Path
+    name: str
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / "stores" / f"{self.name}.json"
+
+    @property
+    def git_dir(self) -> Path:
+        return self.state_dir / "git" / f"{self.name}.git"
+
+    @property
+    def lock(self) -> Path:
+        return self.state_dir / "locks" / f"{self.name}.lock"
+
+    @property
+    def checkout(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.state_dir / "tmp"
+
+
+@dataclass
+class Store:
+    """A git store: where it lives and its state as last read."""
+
+    paths: StorePaths
+    state: StoreState
+    _card_sets: dict[str, CardSet] = field(default_factory=dict, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.paths.name
+
+    @property
+    def scope(self) -> str:
+        return self.state.scope
+
+    @property
+    def repo(self) -> Repo:
+        return Repo(self.paths.git_dir)
+
+    def source(self, commit: str | None = None) -> TreeSource:
+        commit = commit or self.state.commit
+        card_dir = self.state.card_dir if commit == self.state.commit else card_dir_at(
+            self.repo, commit)
+        return TreeSource(self.repo, commit, card_dir, base_dir=self.paths.checkout)
+
+    def card_set(self, commit: str | None = None) -> CardSet:
+        commit = commit or self.state.commit
+        if commit not in self._card_sets:
+            self._card_sets[commit] = CardSet(self.name, self.source(commit).parse())
+        return self._card_sets[commit]
+
+
+# -- reading state ----------------------------------------------------------------------------
+
+
+def read_state(paths: StorePaths) -> StoreState | None:
+    """The store's state, or None if it has none. A damaged state file raises StoreError."""
+    try:
+        data = json.loads(paths.state_file.read_text())
+        return StoreState.from_json(data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError) as exc:
+        raise StoreError(f"state file {paths.state_file} of store {paths.name!r} is damaged "
+                         f"({exc}); remove the store and add it again") from None
+
+
+def write_state(paths: StorePaths, state: StoreState) -> None:
+    atomic_write_json(paths.state_file, state.to_json())
+
+
+def store_names(root: Path) -> list[str]:
+    directory = root / STATE_DIR / "stores"
+    try:
+        names = sorted(p.stem for p in directory.iterdir() if p.suffix == ".json")
+    except OSError:
+        return []
+    return [n for n in names if _NAME_RE.fullmatch(n) and ".." not in n]
+
+
+def list_stores(locations: Locations, scope: str = "all") -> list[Store]:
+    stores = []
+    for sc in scopes_for(scope):
+        root = locations.root(sc)
+        for name in store_names(root):
+            paths = StorePaths(root, name)
+            state = read_state(paths)
+            if state is not None:
+                stores.append(Store(paths, state))
+    return stores
+
+
+def get_store(locations: Locations, name: str, scope: str = "all") -> Store:
+    check_store_name(name)
+    found = [s for s in list_stores(locations, scope) if s.name == name]
+    if not found:
+        where = "" if scope == "all" else f" in the {scope} root"
+        raise AssetNotFoundError(f"no store named {name!r}{where}; see `cards store list`")
+    if len(found) > 1:
+        raise StoreError(f"store {name!r} exists in both the user and the system root; "
+                         "say which with --user or --system")
+    return found[0]
+
+
+# -- git-level helpers ------------------------------------------------------------------------
+
+
+def card_dir_at(repo: Repo, commit: str) -> str:
+    """Where a commit keeps its cards: the manifest's `store.cards`, else cards/ if present."""
+    manifest = manifest_at(repo, commit)
+    if manifest.cards_dir is not None:
+        return manifest.card_dir_for(False)
+    has_cards = repo.run("cat-file", "-e", f"{commit}:cards", check=False).returncode == 0
+    return manifest.card_dir_for(has_cards)
+
+
+def manifest_at(repo: Repo, commit: str) -> Manifest:
+    result = repo.run("cat-file", "blob", f"{commit}:{MANIFEST_NAME}", check=False)
+    if result.returncode != 0:
+        return Manifest()
+    return parse_manifest(result.stdout, MANIFEST_NAME)
+
+
+def keep_commit(repo: Repo, commit: str) -> None:
+    """Keep COMMIT reachable whatever upstream does and whatever `git gc` runs."""
+    repo.update_ref(KEEP_PREFIX + commit, commit)
+
+
+def normalize_url(url: str) -> str:
+    check_url(url)
+    if "://" not in url and not re.match(r"^[^/]+@[^/]+:", url):
+        path = Path(url).expanduser()
+        if path.exists():
+            return str(path.resolve())
+    return url
+
+
+def default_ref(repo: Repo, url: str) -> str:
+    """The branch the remote's HEAD points at (main, master, ...)."""
+    text = repo.out("ls-remote", "--symref", "--end-of-options", url, "HEAD",
+                    timeout=_network_timeout())
+    for line in text.splitlines():
+        if line.startswith("ref: ") and line.endswith("\tHEAD"):
+            ref = line[5:-5].strip()
+            return ref.removeprefix("refs/heads/")
+    return "HEAD"
+
+
+def _network_timeout() -> float:
+    from . import git
+
+    return git.NETWORK_TIMEOUT
+
+
+def fetch_ref(repo: Repo, url: str, ref: str) -> str:
+    """Fetch REF from URL into the store's upstream ref; return the commit it points at."""
+    refspec = f"+{ref}:{UPSTREAM_REF}"
+    repo.fetch(url, [refspec])
+    commit = repo.resolve(UPSTREAM_REF)
+    if commit is None:
+        raise StoreError(f"{ref!r} at {url} does not point at a commit")
+    return commit
+
+
+# -- the checkout ----------------------------------------------------------------------------
+
+
+def checkout_commit(paths: StorePaths) -> str | None:
+    """The commit the files in the checkout are, from its marker (None if absent or damaged)."""
+    try:
+        info = json.loads((paths.checkout / STORE_MARKER).read_text())
+        commit = info.get("commit")
+        return commit if isinstance(commit, str) and is_oid(commit) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> None:
+    """Write the card files of COMMIT (and nothing else) to the store's checkout, atomically."""
+    paths.tmp_dir.mkdir(parents=True, exist_ok=True)
+    staging = paths.tmp_dir / f"{paths.name}-{os.getpid()}-{time.monotonic_ns()}"
+    staging.mkdir()
+    try:
+        entries = [e for e in repo.ls_tree(commit, card_dir) if _materializable(e.mode, e.path)]
+        by_oid: dict[str, list[str]] = {}
+        for entry in entries:
+            by_oid.setdefault(entry.oid, []).append(entry.path)
+        for oid, data in repo.read_blobs(by_oid):
+            for rel in by_oid[oid]:
+                target = staging / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir}
+        (staging / STORE_MARKER).write_text(json.dumps(marker) + "\n")
+        replace_dir(staging, paths.checkout)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _materializable(mode: str, path: str) -> bool:
+    """Regular files only; no hidden, '..' or absolute paths; YAML only when it is a card."""
+    if mode not in ("100644", "100755") or path.startswith("/"):
+        return False
+    parts = path.split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
+        return False
+    return is_card_path(path) or not path.endswith((".yaml", ".yml"))
+
+
+def clean_tmp(paths: StorePaths) -> None:
+    """Remove staging directories a killed writer of this store left behind."""
+    try:
+        leftovers = list(paths.tmp_dir.glob(f"{paths.name}-*"))
+    except OSError:
+        return
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def repair_checkout(store: Store) -> bool:
+    """Make the checkout hold exactly the pinned commit's cards; True if it had to."""
+    if checkout_commit(store.paths) == store.state.commit:
+        return False
+    materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
+    return True
+
+
+def move_pin(paths: StorePaths, state: StoreState, commit: str, cards: int) -> StoreState:
+    """Pin the store at COMMIT: keep it reachable, put its files in place, then switch the
+    state file in one atomic step. Returns the new state."""
+    repo = Repo(paths.git_dir)
+    keep_commit(repo, commit)
+    card_dir = card_dir_at(repo, commit)
+    materialize(paths, repo, commit, card_dir)
+    new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
+                        cards=cards, synced_at=time.time(),
+                        previous_commit=state.commit if state.commit != commit else
+                        state.previous_commit)
+    write_state(paths, new_state)
+    return new_state
+
+
+# -- what the library reads -------------------------------------------------------------------
 
 
 def git_store_providers(root: Path, scope: str) -> list[AssetMetadataProvider]:
     """One provider per git store under ROOT, reading each at its pinned commit."""
-    return []
+    from .gitprovider import GitAssetMetadataProvider
+
+    return [GitAssetMetadataProvider(StorePaths(root, name), scope) for name in store_names(root)]
 
 
 def tracked_card_sets(locations: Locations, exclude: Sequence[str] = ()) -> list[CardSet]:
     """The parsed cards of every store tracked on this machine (at its pin), one CardSet each,
     labelled by store name; stores whose name or URL is in EXCLUDE are left out."""
-    return []
+    sets = []
+    for store in list_stores(locations):
+        if store.name in exclude or store.state.url in exclude:
+            continue
+        sets.append(store.card_set())
+    return sets
+
+
+def check_add_args(name: str, url: str, ref: str | None) -> None:
+    check_store_name(name)
+    check_url(url)
+    if ref is not None:
+        check_ref(ref)
+
+
+def problems_error(store: str, commit: str, problems: Sequence[Any]) -> AssetMetadataError:
+    return AssetMetadataError(
+        problems,
+        f"store {store!r}: commit {commit[:12]} has invalid cards; not pinned:\n"
+        + "\n".join(p.format() for p in problems),
+    )

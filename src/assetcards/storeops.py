@@ -1,0 +1,107 @@
+"""Adding and removing git stores, under the store's lock.
+
+Like pre-commit's store: check, take the lock, check again (another process may have done the
+work while we waited), build in a temporary place, and record the store only after success.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+
+from .errors import StoreError
+from .git import Repo
+from .locations import Locations
+from .locks import hold
+from .stores import (
+    Store,
+    StorePaths,
+    StoreState,
+    check_add_args,
+    check_store_name,
+    default_ref,
+    fetch_ref,
+    get_store,
+    list_stores,
+    manifest_at,
+    move_pin,
+    normalize_url,
+    problems_error,
+    read_state,
+)
+from .validate import validate
+
+Notify = Callable[[str], None]
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+def add_store(
+    locations: Locations,
+    name: str,
+    url: str,
+    ref: str | None = None,
+    *,
+    scope: str = "user",
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    notify: Notify | None = None,
+) -> tuple[Store, bool]:
+    """Clone URL as store NAME and pin it to the tip of REF (default: the remote's HEAD
+    branch). Returns the store and whether it was added now (False: it already was)."""
+    check_add_args(name, url, ref)
+    url = normalize_url(url)
+    paths = StorePaths(locations.root(scope), name)
+    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards store add"):
+        existing = read_state(paths)
+        if existing is not None:
+            if existing.url == url and (ref is None or existing.ref == ref):
+                return Store(paths, existing), False
+            raise StoreError(f"a store named {name!r} already exists ({existing.url}); remove "
+                             "it first or choose another name")
+        if paths.checkout.exists() or paths.checkout.is_symlink():
+            raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
+                             "away or choose another name")
+        return Store(paths, _clone(locations, paths, name, url, ref, scope)), True
+
+
+def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
+           scope: str) -> StoreState:
+    shutil.rmtree(paths.git_dir, ignore_errors=True)  # a killed add's leftovers
+    repo = Repo.init_bare(paths.git_dir)
+    try:
+        ref = ref or default_ref(repo, url)
+        commit = fetch_ref(repo, url, ref)
+        store = Store(paths, StoreState(name, scope, url, ref, commit, repo.tree_of(commit),
+                                        "", added_at=time.time()))
+        cards = store.card_set(commit)
+        others = [s.card_set() for s in list_stores(locations) if s.name != name]
+        problems = validate(cards, others, manifest_at(repo, commit))
+        if problems:
+            raise problems_error(name, commit, problems)
+        return move_pin(paths, store.state, commit, len(cards.docs))
+    except BaseException:
+        shutil.rmtree(paths.git_dir, ignore_errors=True)
+        if not paths.state_file.exists():
+            shutil.rmtree(paths.checkout, ignore_errors=True)
+        raise
+
+
+def remove_store(
+    locations: Locations,
+    name: str,
+    *,
+    scope: str = "all",
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    notify: Notify | None = None,
+) -> Store:
+    """Forget store NAME: its state first (readers stop seeing it), then its files."""
+    check_store_name(name)
+    store = get_store(locations, name, scope)
+    paths = store.paths
+    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards store remove"):
+        if read_state(paths) is None:
+            return store  # removed by another process while we waited
+        paths.state_file.unlink()
+        shutil.rmtree(paths.checkout, ignore_errors=True)
+        shutil.rmtree(paths.git_dir, ignore_errors=True)
+    return store

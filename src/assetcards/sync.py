@@ -1,0 +1,182 @@
+"""The sync engine: fetch every store, validate the new commit, move the pin.
+
+Each store is synced under its own lock, in parallel with the others. A store that cannot be
+fetched, whose upstream history was rewritten, or whose new commit holds invalid cards stays on
+its pinned commit; the others go on. The pin moves last, in one atomic step.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import AssetError, Problem
+from .locations import Locations
+from .locks import hold
+from .parse import CardDoc
+from .stores import (
+    Store,
+    clean_tmp,
+    fetch_ref,
+    get_store,
+    list_stores,
+    manifest_at,
+    move_pin,
+    read_state,
+    repair_checkout,
+    write_state,
+)
+from .validate import CardSet, validate
+
+Notify = Callable[[str], None]
+
+UPDATED = "updated"
+UNCHANGED = "unchanged"
+HELD = "held"
+OFFLINE = "offline"
+FAILED = "failed"
+REJECTED = "rejected"
+REWRITTEN = "rewrite-refused"
+REMOVED = "removed"
+OK_STATUSES = (UPDATED, UNCHANGED, HELD, OFFLINE, REMOVED)
+
+
+@dataclass
+class SyncResult:
+    store: str
+    scope: str
+    status: str
+    old: str | None = None
+    new: str | None = None
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status in OK_STATUSES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"store": self.store, "scope": self.scope, "status": self.status,
+                "ok": self.ok, "old": self.old, "new": self.new, "added": self.added,
+                "changed": self.changed, "removed": self.removed, "message": self.message,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+@dataclass
+class SyncOptions:
+    offline: bool = False
+    allow_rewrite: bool = False
+    lock_timeout: float = 60.0
+    jobs: int = 4
+    notify: Notify | None = None  # "waiting for the lock held by ..." and the like
+    on_done: Callable[[SyncResult], None] | None = None  # one call per store, for progress
+
+
+def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "all",
+                options: SyncOptions | None = None) -> list[SyncResult]:
+    """Sync the stores NAMES (default: all) of SCOPE; one result per store, in order."""
+    options = options or SyncOptions()
+    stores = list_stores(locations, scope)
+    if names:
+        stores = [get_store(locations, n, scope) for n in dict.fromkeys(names)]
+    everything = list_stores(locations)
+
+    def run(store: Store) -> SyncResult:
+        others = [s for s in everything if s.paths != store.paths]
+        try:
+            result = sync_store(store, others, options)
+        except AssetError as exc:
+            result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
+                                store.state.commit, message=str(exc))
+        if options.on_done is not None:
+            options.on_done(result)
+        return result
+
+    if len(stores) <= 1 or options.jobs <= 1:
+        return [run(s) for s in stores]
+    with ThreadPoolExecutor(max_workers=min(options.jobs, len(stores))) as pool:
+        return list(pool.map(run, stores))
+
+
+def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> SyncResult:
+    started = time.time()
+    paths = store.paths
+    with hold(paths.lock, f"store {store.name}", options.lock_timeout, options.notify,
+              "cards sync"):
+        clean_tmp(paths)
+        state = read_state(paths)  # again, now that the lock is ours
+        if state is None:
+            return SyncResult(store.name, store.scope, REMOVED,
+                              message="removed by another process")
+        store = Store(paths, state)
+        result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
+        if repair_checkout(store):
+            result.message = "restored the checkout of the pinned commit"
+        if state.held:
+            result.status = HELD
+            result.message = f"held at {state.held} by `cards pin`; `cards unpin` releases it"
+            return result
+        if state.synced_at >= started:
+            result.message = "synced by another process while we waited"
+            return result
+        if options.offline:
+            result.status = OFFLINE
+            result.message = result.message or "offline: kept the pinned commit"
+            return result
+        try:
+            tip = fetch_ref(store.repo, state.url, state.ref)
+        except AssetError as exc:
+            result.status = FAILED
+            result.message = f"cannot fetch {state.ref} from {state.url}: {exc}; kept the pin"
+            return result
+        if tip == state.commit:
+            write_state(paths, replace(state, synced_at=time.time()))
+            return result
+        if not options.allow_rewrite and not store.repo.is_ancestor(state.commit, tip):
+            result.status = REWRITTEN
+            result.new = tip
+            result.message = (
+                f"upstream history was rewritten: {state.ref} at {tip[:12]} no longer contains "
+                f"the pinned commit {state.commit[:12]} (a force-push?). Kept the pin; the old "
+                "commit stays readable. Run `cards sync --allow-rewrite` to follow upstream."
+            )
+            return result
+        return _update(store, tip, [s.card_set() for s in others], result)
+
+
+def _update(store: Store, tip: str, others: list[CardSet], result: SyncResult) -> SyncResult:
+    new_cards = store.card_set(tip)
+    problems = validate(new_cards, others, manifest_at(store.repo, tip))
+    if problems:
+        result.status = REJECTED
+        result.new = tip
+        result.problems = problems
+        result.message = (f"commit {tip[:12]} has {len(problems)} problem(s) in its cards; "
+                          "kept the pin on the last good commit")
+        return result
+    old_cards = store.card_set()
+    result.added, result.changed, result.removed = card_changes(old_cards, new_cards)
+    move_pin(store.paths, store.state, tip, len(new_cards.docs))
+    result.status = UPDATED
+    result.new = tip
+    return result
+
+
+def card_changes(old: CardSet, new: CardSet) -> tuple[list[str], list[str], list[str]]:
+    """Names of the cards added, changed and removed between two card sets."""
+    before = _by_name(old.docs)
+    after = _by_name(new.docs)
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+    return added, changed, removed
+
+
+def _by_name(docs: Sequence[CardDoc]) -> dict[str, Any]:
+    return {d.name: dict(d.metadata) for d in docs}
