@@ -22,13 +22,16 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 100_000
 MAX_NAME_LENGTH = 200
-# Below this many flow/block indicators a document cannot nest deeper than the recursion the
-# composer survives, so the (costly) event-level depth scan is skipped.
-_DEPTH_SCAN_THRESHOLD = 256
+# Each level of nesting starts with one of these indicators, so a file with no more of them
+# than MAX_DEPTH cannot nest too deep and the event-level depth scan is skipped.
+_NESTING_INDICATORS = (b"[", b"{", b"- ", b"-\t", b"-\n", b"-\r", b"? ", b"?\t", b"?\n", b"?\r",
+                       b": ", b":\t", b":\n", b":\r")
 
 NAME_PATTERN = r"[A-Za-z0-9_.\-]+(@[A-Za-z0-9_.\-]+)?"
 _NAME_RE = re.compile(NAME_PATTERN)
 CARD_SUFFIXES = (".yaml", ".yml")
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,21 @@ def _card_from_node(
         return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
                               code="too-deep")]
     key_lines: dict[str, int] = {}
+    key_cols: dict[str, int] = {}
+    odd_keys: list[tuple[int, int]] = []  # where keys that are not strings stand, in order
     problems: list[Problem] = []
     for key_node, _ in node.value:
-        key_line = key_node.start_mark.line + 1
-        if isinstance(key_node, ScalarNode) and isinstance(key_node.value, str):
+        key_line, key_col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+        if key_node.tag == _STR_TAG:
             key_lines.setdefault(key_node.value, key_line)
+            key_cols.setdefault(key_node.value, key_col)
+        elif key_node.tag != _MERGE_TAG:
+            odd_keys.append((key_line, key_col))
     for key in value:
         if not isinstance(key, str):
-            problems.append(Problem(file, line, col, message=f"field name {key!r} is not a string",
-                                    code="bad-key"))
+            key_line, key_col = odd_keys.pop(0) if odd_keys else (line, col)
+            problems.append(Problem(file, key_line, key_col,
+                                    message=f"field name {key!r} is not a string", code="bad-key"))
     name = value.get("name")
     if "name" not in value:
         problems.append(Problem(file, line, col, message="card has no 'name' field",
@@ -165,7 +174,7 @@ def _card_from_node(
         return None, problems
     name_problem = check_name(name)
     if name_problem is not None:
-        problems.append(Problem(file, key_lines.get("name", line), col,
+        problems.append(Problem(file, key_lines.get("name", line), key_cols.get("name", col),
                                 card=name if isinstance(name, str) else "",
                                 message=name_problem, key="name", code="bad-name"))
         return None, problems
@@ -199,6 +208,9 @@ def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) ->
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         line, col = exc.problem_mark.line + 1, exc.problem_mark.column + 1
     text = str(getattr(exc, "problem", None) or exc)
+    if text == "found unhashable key":
+        return Problem(file, line, col, message="field name is not a string (a list or mapping "
+                       "used as a key)", code="bad-key")
     match = re.search(r"tag '([^']*)'", text)
     if match:
         tag = match.group(1).replace("tag:yaml.org,2002:", "!!")
@@ -209,9 +221,9 @@ def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) ->
 
 def _may_nest_deeply(data: bytes) -> bool:
     count = 0
-    for indicator in (b"[", b"{", b"- ", b"-\n", b"? ", b": ", b":\n"):
+    for indicator in _NESTING_INDICATORS:
         count += data.count(indicator)
-        if count >= _DEPTH_SCAN_THRESHOLD:
+        if count > MAX_DEPTH:
             return True
     return False
 
