@@ -45,10 +45,12 @@ def validate(
     """Every problem of PRIMARY's cards, checked against OTHERS. With ONLY_FILES, report only
     problems located in those files (the rest of the store still serves as context)."""
     index = _Index(primary, others)
-    problems = list(primary.parse_problems)
+    files = [f for f in primary.files if only_files is None or f.file in only_files]
+    problems = [p for f in files for p in f.problems]
     problems += _duplicates(primary, others)
-    for doc in primary.docs:
-        problems += _check_card(doc, index, manifest)
+    for parsed in files:
+        for doc in parsed.cards:
+            problems += _check_card(doc, index, manifest)
     if only_files is not None:
         problems = [p for p in problems if p.file in only_files]
     return sorted(set(problems))
@@ -62,7 +64,8 @@ class _Index:
                 self.by_name[doc.name] = doc
         self.used_as_base = {
             doc.metadata["base"]
-            for doc in self.by_name.values()
+            for card_set in [*others, primary]
+            for doc in card_set.docs
             if isinstance(doc.metadata.get("base"), str)
         }
 
@@ -122,12 +125,12 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
         problems.append(_problem(doc, "base", f"base chain {loop}", "base-cycle"))
     fields = index.resolved(doc)
     kind = card_kind(fields)
-    needs_checkpoint = kind == "model" and "@" not in doc.name
-    if needs_checkpoint and doc.name not in index.used_as_base and "checkpoint" not in fields:
+    concrete = "@" not in doc.name and doc.name not in index.used_as_base
+    if kind == "model" and concrete and "checkpoint" not in fields:
         problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
                                      "or a path relative to the card file)", "no-checkpoint"))
     if "checkpoint" in doc.metadata:
-        message = checkpoint_problem(doc.metadata["checkpoint"])
+        message = checkpoint_problem(doc.metadata["checkpoint"], doc.file)
         if message:
             problems.append(_problem(doc, "checkpoint", message, "bad-checkpoint"))
     for key, value in doc.metadata.items():
@@ -135,7 +138,7 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
             problems.append(_problem(doc, key, f"field {key!r} is a placeholder; fill it in",
                                      "placeholder"))
     if manifest is not None:
-        problems += _manifest_rules(doc, fields, kind, manifest)
+        problems += _manifest_rules(doc, fields, kind, manifest, concrete)
     return problems
 
 
@@ -149,8 +152,9 @@ def card_kind(fields: Mapping[str, Any]) -> str:
     return "other"
 
 
-def checkpoint_problem(value: Any) -> str | None:
-    """What is wrong with a checkpoint value, or None."""
+def checkpoint_problem(value: Any, card_file: str = "") -> str | None:
+    """What is wrong with a checkpoint value, or None. A relative path is relative to the
+    directory of CARD_FILE (itself relative to the root of its store) and must stay inside."""
     if not isinstance(value, str) or not value.strip():
         return "'checkpoint' must be a non-empty string (a URI or a relative path)"
     if any(ord(c) < 32 or ord(c) == 127 for c in value) or value != value.strip():
@@ -165,7 +169,10 @@ def checkpoint_problem(value: Any) -> str | None:
         if not rest.startswith("//") or len(rest) <= 2:
             return f"'checkpoint' {value!r} is not a well-formed URI (expected {scheme}://...)"
         return None
-    depth = 0
+    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
+        return (f"'checkpoint' {value!r} is an absolute path; use a file:// URI or a path "
+                "relative to the card file")
+    depth = card_file.replace("\\", "/").count("/")
     for part in value.split("/"):
         depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
         if depth < 0:
@@ -197,14 +204,16 @@ def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
 
 
 def _manifest_rules(doc: CardDoc, fields: Mapping[str, Any], kind: str,
-                    manifest: Manifest) -> list[Problem]:
+                    manifest: Manifest, concrete: bool) -> list[Problem]:
+    """The store's extra rules. Required fields apply to concrete cards only: a card other
+    cards use as their base (a family card) and an override may leave them to its users."""
     problems = []
     for rule_kind in ("all", kind):
         rules = manifest.rules.get(rule_kind)
-        if rules is None or "@" in doc.name:
+        if rules is None:
             continue
         for required in rules.required:
-            if required not in fields:
+            if concrete and required not in fields:
                 problems.append(_problem(doc, "name", f"{kind} card has no {required!r} (the "
                                          f"store requires it for {rule_kind} cards)", "required"))
         for key, allowed in rules.allowed.items():

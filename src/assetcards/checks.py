@@ -1,0 +1,535 @@
+"""What `cards validate`, the git hooks and CI check, and how the result is shown.
+
+A check has a *target*: the cards of one store (a directory, the git index or a commit), the
+files whose problems are reported (the rest of the store is context: names, bases), the store's
+manifest, and the other stores whose names must not collide (`--against`, the manifest's
+`against` list and every store tracked on this machine).
+
+Cards read from git are parsed through a cache keyed by blob id (content hashes, so a cached
+result is never stale): a pre-commit hook in a store of 10,000 cards parses only what changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import __version__
+from .errors import AssetNotFoundError, Problem
+from .git import Repo, TreeEntry, check_url
+from .locations import Locations
+from .manifest import MANIFEST_NAME, Manifest, parse_manifest
+from .parse import CardDoc, ParsedFile, is_card_path
+from .sources import DirectorySource, IndexSource, SourceFile, TreeSource
+from .validate import CardSet, validate
+
+_NULL_OID = "0" * 40
+# Entries written to the parse cache only when at least this many files were parsed afresh: a
+# hook run that parsed one changed card does not rewrite a cache of 10,000 entries.
+CACHE_WRITE_THRESHOLD = 16
+
+
+@dataclass
+class Target:
+    """The cards to check and what they are checked with."""
+
+    primary: CardSet
+    manifest: Manifest | None = None
+    only_files: set[str] | None = None  # None: every file of the store
+    root: Path | None = None  # the store's root on disk, when there is one
+    repo: Repo | None = None
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    files: int = 0
+    cards: int = 0
+    against: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "files": self.files,
+            "cards": self.cards,
+            "against": self.against,
+            "problems": [p.to_json() for p in self.problems],
+        }
+
+
+# -- finding the cards ------------------------------------------------------------------------
+
+
+def find_root(path: Path) -> Path:
+    """The root of the store PATH belongs to: the nearest directory upwards holding a manifest
+    or a git repository, else PATH itself (or its directory)."""
+    start = path if path.is_dir() else path.parent
+    for candidate in [start, *start.parents]:
+        if (candidate / MANIFEST_NAME).is_file() or (candidate / ".git").exists():
+            return candidate
+    return start
+
+
+def read_manifest(root: Path) -> Manifest | None:
+    file = root / MANIFEST_NAME
+    return parse_manifest(file.read_bytes(), MANIFEST_NAME) if file.is_file() else None
+
+
+def _card_dir(manifest: Manifest | None, has_cards_dir: bool) -> str:
+    return (manifest or Manifest()).card_dir_for(has_cards_dir)
+
+
+def directory_target(root: Path, paths: Sequence[Path] = ()) -> Target:
+    """The store at ROOT read from disk; with PATHS (files or directories), only their problems
+    are reported."""
+    manifest = read_manifest(root)
+    card_dir = _card_dir(manifest, (root / "cards").is_dir())
+    under = DirectorySource(root / card_dir).list_files()
+    rels = {f"{card_dir}/{f.path}" if card_dir else f.path for f in under}
+    only: set[str] | None = None
+    if paths:
+        only = set()
+        for path in paths:
+            only |= _named_files(root, path)
+        rels |= only
+    source = DirectorySource(root, [Path(rel) for rel in sorted(rels)])
+    primary = CardSet(str(root), source.parse())
+    return Target(primary, manifest, only, root)
+
+
+def _named_files(root: Path, path: Path) -> set[str]:
+    if not path.exists():
+        raise AssetNotFoundError(f"{path}: no such file or directory")
+    real_root = root.resolve()
+    if path.is_dir():
+        base = path.resolve().relative_to(real_root).as_posix()
+        prefix = "" if base == "." else base + "/"
+        return {prefix + f.path for f in DirectorySource(path).list_files()}
+    rel = path.resolve().relative_to(real_root).as_posix()
+    return {rel} if rel.endswith((".yaml", ".yml")) and is_card_path(rel) else set()
+
+
+def path_targets(paths: Sequence[Path]) -> list[Target]:
+    """One target per store the PATHS belong to (the current directory's store if none)."""
+    if not paths:
+        return [directory_target(find_root(Path.cwd()))]
+    by_root: dict[Path, list[Path]] = {}
+    for path in paths:
+        if not path.exists():
+            raise AssetNotFoundError(f"{path}: no such file or directory")
+        by_root.setdefault(find_root(path.absolute()), []).append(path.absolute())
+    return [directory_target(root, group) for root, group in by_root.items()]
+
+
+def git_root(path: Path) -> Path:
+    for candidate in [path, *path.parents]:
+        if (candidate / ".git").exists():
+            return candidate
+    raise AssetNotFoundError(f"{path} is not inside a git repository")
+
+
+def hook_repo(root: Path, environ: Mapping[str, str] | None = None) -> Repo:
+    """ROOT as a Repo that honours the index or object quarantine git gave the hook now running
+    in it (a commit of some paths uses a temporary index; a push's objects sit in quarantine
+    until every hook has accepted them). Other repositories never see these variables."""
+    env = os.environ if environ is None else environ
+    keep = {}
+    for key in ("GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+                "GIT_QUARANTINE_PATH"):
+        value = env.get(key)
+        if value:
+            keep[key] = value if key == "GIT_ALTERNATE_OBJECT_DIRECTORIES" else os.path.abspath(
+                value)
+    return Repo(root, keep)
+
+
+def _manifest_at(repo: Repo, entries: Sequence[TreeEntry]) -> Manifest | None:
+    for entry in entries:
+        if entry.path == MANIFEST_NAME:
+            data = dict(repo.read_blobs([entry.oid]))[entry.oid]
+            return parse_manifest(data, MANIFEST_NAME)
+    return None
+
+
+def _card_files(entries: Sequence[TreeEntry], card_dir: str) -> list[SourceFile]:
+    prefix = card_dir + "/" if card_dir else ""
+    return [SourceFile(e.path, e.oid, e.size) for e in entries
+            if e.mode in ("100644", "100755") and e.path.startswith(prefix)
+            and is_card_path(e.path)]
+
+
+def _git_target(repo: Repo, entries: Sequence[TreeEntry], label: str,
+                cache: ParseCache | None) -> Target:
+    manifest = _manifest_at(repo, entries)
+    card_dir = _card_dir(manifest, any(e.path.startswith("cards/") for e in entries))
+    files = _card_files(entries, card_dir)
+    source = IndexSource(repo, card_dir)
+    parsed = cache.parse(source, files) if cache is not None else source_parse(source, files)
+    return Target(CardSet(label, parsed), manifest, None, repo.path, repo)
+
+
+def source_parse(source: IndexSource | TreeSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
+    from .sources import parse_files
+
+    return parse_files(source, files)
+
+
+def staged_target(root: Path, cache: ParseCache | None = None,
+                  environ: Mapping[str, str] | None = None) -> Target:
+    """The cards staged in the repository at ROOT; problems are reported for the staged files
+    that differ from HEAD (all of them when the manifest changed or there is no HEAD yet)."""
+    repo = hook_repo(git_root(root), environ)
+    entries = repo.ls_staged()
+    target = _git_target(repo, entries, "staged", cache)
+    head = repo.resolve("HEAD")
+    if head is not None:
+        before = {e.path: e.oid for e in repo.ls_tree(head)}
+        changed = {e.path for e in entries if before.get(e.path) != e.oid}
+        if MANIFEST_NAME not in changed:
+            target.only_files = changed
+    return target
+
+
+def rev_target(root: Path, rev: str, cache: ParseCache | None = None) -> Target:
+    """The cards of commit REV of the repository at ROOT."""
+    repo = hook_repo(root if _is_bare(root) else git_root(root))
+    commit = repo.resolve(rev)
+    if commit is None:
+        raise AssetNotFoundError(f"revision {rev!r} does not name a commit in {repo.path}")
+    return _git_target(repo, repo.ls_tree(commit), commit[:12], cache)
+
+
+def _is_bare(path: Path) -> bool:
+    return (path / "HEAD").is_file() and (path / "objects").is_dir()
+
+
+# -- the other stores -------------------------------------------------------------------------
+
+
+def _looks_like_url(spec: str) -> bool:
+    return "://" in spec or bool(re.match(r"^[A-Za-z0-9._~\-]+@[A-Za-z0-9.\-]+:", spec))
+
+
+def against_set(spec: str, locations: Locations, base: Path | None = None,
+                cache: ParseCache | None = None) -> CardSet:
+    """The cards of the store SPEC names (a directory, a local repository or a git URL), read
+    at its HEAD (default branch)."""
+    path = Path(spec).expanduser()
+    if not path.is_absolute() and base is not None and not _looks_like_url(spec):
+        path = base / path
+    if not _looks_like_url(spec) and path.is_dir():
+        if (path / ".git").exists() or _is_bare(path):
+            return _repo_head_set(Repo(path), spec, cache)
+        return CardSet(spec, directory_target(path).primary.files)
+    if not _looks_like_url(spec):
+        raise AssetNotFoundError(f"store {spec!r} is neither a directory nor a git URL, nor a "
+                                 "store tracked on this machine")
+    check_url(spec)
+    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
+    mirror = locations.cache / "against" / f"{digest}.git"
+    repo = Repo(mirror) if (mirror / "HEAD").is_file() else Repo.init_bare(mirror)
+    repo.fetch(spec, ["+HEAD:refs/against/head"])
+    return _repo_head_set(repo, spec, cache, "refs/against/head")
+
+
+def _repo_head_set(repo: Repo, label: str, cache: ParseCache | None,
+                   rev: str = "HEAD") -> CardSet:
+    commit = repo.resolve(rev)
+    if commit is None:
+        raise AssetNotFoundError(f"store {label!r} has no commit at {rev}")
+    target = _git_target(repo, repo.ls_tree(commit), label, cache)
+    return CardSet(label, target.primary.files)
+
+
+def against_sets(target: Target, specs: Sequence[str], locations: Locations,
+                 use_tracked: bool = True, cache: ParseCache | None = None) -> list[CardSet]:
+    """The card sets TARGET's names must not collide with: every store tracked here, the
+    manifest's `against` list and SPECS."""
+    from .stores import tracked_card_sets
+
+    sets: list[CardSet] = []
+    if use_tracked:
+        exclude = [str(target.root)] if target.root is not None else []
+        sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
+    known = {s.label for s in sets}
+    wanted = list(target.manifest.against if target.manifest else ()) + list(specs)
+    for spec in dict.fromkeys(wanted):
+        if spec in known:
+            continue
+        sets.append(against_set(spec, locations, target.root, cache))
+        known.add(spec)
+    return sets
+
+
+# -- running ----------------------------------------------------------------------------------
+
+
+def check(target: Target, others: Sequence[CardSet] = ()) -> Report:
+    problems = validate(target.primary, others, target.manifest, target.only_files)
+    files = [f for f in target.primary.files
+             if target.only_files is None or f.file in target.only_files]
+    return Report(problems, len(files), sum(len(f.cards) for f in files),
+                  [s.label for s in others])
+
+
+def merge_reports(reports: Iterable[Report]) -> Report:
+    total = Report()
+    for report in reports:
+        total.problems += report.problems
+        total.files += report.files
+        total.cards += report.cards
+        total.against += [a for a in report.against if a not in total.against]
+    return total
+
+
+def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
+               locations: Locations, cache: ParseCache | None = None,
+               environ: Mapping[str, str] | None = None) -> Report:
+    """Check every commit a push brings (UPDATES: old, new, ref lines of a pre-receive hook).
+    A commit is checked for the card files it changes against its first parent; each problem
+    names the commit in its file field (`<commit>:<path>`)."""
+    repo = hook_repo(root, environ)
+    reports = []
+    others: list[CardSet] | None = None
+    for _old, new, _ref in updates:
+        if new == _NULL_OID:
+            continue
+        for commit, parent in repo.new_commits(new):
+            entries = repo.ls_tree(commit)
+            target = _git_target(repo, entries, commit[:12], cache)
+            if parent is not None:
+                before = {e.path: e.oid for e in repo.ls_tree(parent)}
+                changed = {e.path for e in entries if before.get(e.path) != e.oid}
+                if MANIFEST_NAME not in changed:
+                    target.only_files = changed
+            if others is None:
+                others = against_sets(target, (), locations, cache=cache)
+            report = check(target, others)
+            report.problems = [replace(p, file=f"{commit[:12]}:{p.file}")
+                               for p in report.problems]
+            reports.append(report)
+    return merge_reports(reports)
+
+
+# -- the parse cache --------------------------------------------------------------------------
+
+
+class ParseCache:
+    """What parsing a blob gave, keyed by blob id, in one JSON file per repository. An entry
+    is kept only if it survives a JSON round trip unchanged (a card holding a date or a
+    non-string key is parsed afresh each time), so a cached result equals a fresh parse."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.entries: dict[str, Any] = {}
+        self.fresh: dict[str, Any] = {}
+        self.used: set[str] = set()
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            data = None
+        if isinstance(data, dict) and data.get("version") == self.version():
+            entries = data.get("entries")
+            if isinstance(entries, dict):
+                self.entries = entries
+
+    @classmethod
+    def for_repo(cls, locations: Locations, repo_path: Path) -> ParseCache:
+        digest = hashlib.sha256(str(repo_path.resolve()).encode()).hexdigest()[:20]
+        return cls(locations.cache / "parsed" / f"{digest}.json")
+
+    @staticmethod
+    def version() -> str:
+        return f"1/{__version__}/{yaml.__version__}"
+
+    def parse(self, source: IndexSource | TreeSource,
+              files: Sequence[SourceFile]) -> list[ParsedFile]:
+        results: dict[str, ParsedFile] = {}
+        missing = []
+        for f in files:
+            entry = self.entries.get(f.key)
+            if entry is None:
+                missing.append(f)
+                continue
+            self.used.add(f.key)
+            results[f.path] = _from_entry(entry, f.path)
+        keys = {f.path: f.key for f in missing}
+        for parsed in source_parse(source, missing):
+            results[parsed.file] = parsed
+            entry = _to_entry(parsed)
+            if entry is not None:
+                self.fresh[keys[parsed.file]] = entry
+        return [results[f.path] for f in files if f.path in results]
+
+    def save(self) -> None:
+        """Write the entries used or parsed in this run, if enough are new (atomic)."""
+        if len(self.fresh) < CACHE_WRITE_THRESHOLD:
+            return
+        keep = {k: self.entries[k] for k in self.used if k in self.entries}
+        keep.update(self.fresh)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps({"version": self.version(), "entries": keep},
+                                      separators=(",", ":")))
+            os.replace(tmp, self.path)
+        except OSError:  # a read-only cache is only slower
+            tmp.unlink(missing_ok=True)
+        self.entries, self.fresh = keep, {}
+
+
+def _to_entry(parsed: ParsedFile) -> Any:
+    entry = {
+        "cards": [[d.name, d.metadata, d.line, d.col, d.key_lines] for d in parsed.cards],
+        "problems": [[p.line, p.col, p.card, p.message, p.key, p.code] for p in parsed.problems],
+    }
+    try:
+        if json.loads(json.dumps(entry)) != entry:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return entry
+
+
+def _from_entry(entry: Any, file: str) -> ParsedFile:
+    cards = [CardDoc(name, metadata, file, line, col, key_lines)
+             for name, metadata, line, col, key_lines in entry["cards"]]
+    problems = [Problem(file, line, col, card, message, key, code)
+                for line, col, card, message, key, code in entry["problems"]]
+    return ParsedFile(file, cards, problems)
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def display_path(file: str, root: Path | None, cwd: Path | None = None) -> str:
+    """FILE (relative to ROOT) as a path relative to the current directory, when on disk."""
+    if root is None or ":" in file.split("/", 1)[0]:
+        return file
+    full = root / file
+    try:
+        return os.path.relpath(full, cwd or Path.cwd()).replace(os.sep, "/")
+    except ValueError:
+        return str(full)
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def github_annotation(problem: Problem) -> str:
+    """A GitHub Actions workflow command that marks PROBLEM on its file and line."""
+    props = [f"file={_escape_property(problem.file)}"]
+    if problem.line:
+        props += [f"line={problem.line}", f"col={problem.col or 1}"]
+    title = f"card {problem.card}" if problem.card else "card file"
+    props.append(f"title={_escape_property(title)}")
+    return f"::error {','.join(props)}::{_escape_data(problem.message)}"
+
+
+def format_report(report: Report, style: str) -> str:
+    """The report as text: 'text' (file:line:col: card: message), 'github' (annotations) or
+    'json'."""
+    if style == "json":
+        return json.dumps(report.to_json(), indent=2, sort_keys=True, default=str)
+    if style == "github":
+        return "\n".join(github_annotation(p) for p in report.problems)
+    return "\n".join(p.format() for p in report.problems)
+
+
+def summary(report: Report) -> str:
+    cards = f"{report.cards} card{'s' * (report.cards != 1)} in {report.files} " \
+            f"file{'s' * (report.files != 1)}"
+    against = f" (names checked against {len(report.against)} other " \
+              f"store{'s' * (len(report.against) != 1)})" if report.against else ""
+    if report.ok:
+        return f"ok: {cards}{against}"
+    count = len(report.problems)
+    return f"{count} problem{'s' * (count != 1)} in {cards}{against}"
+
+
+def with_display_paths(report: Report, root: Path | None) -> Report:
+    return replace(report, problems=[replace(p, file=display_path(p.file, root))
+                                     for p in report.problems])
+
+
+# -- git hooks --------------------------------------------------------------------------------
+
+HOOK_MARKER = "# assetcards hook:"
+HOOK_NAMES = ("pre-commit", "pre-receive")
+_HOOK_ARGS = {"pre-commit": "validate --staged", "pre-receive": "validate --pre-receive"}
+_HOOK_SKIP = {"pre-commit": "; skip it once with `git commit --no-verify`",
+              "pre-receive": " into a bare repository that receives pushes"}
+_HOOK_WHAT = {
+    "pre-commit": "checks the staged card files before a commit is made",
+    "pre-receive": "rejects a push whose new commits hold invalid cards",
+}
+
+
+def hook_script(name: str, python: str = "") -> str:
+    """The text of hook NAME. PYTHON: the interpreter that has assetcards (else `cards` on
+    PATH is used)."""
+    args = _HOOK_ARGS[name]
+    return f"""#!/bin/sh
+{HOOK_MARKER} {name}. It {_HOOK_WHAT[name]}.
+# Installed by `cards hooks install`{_HOOK_SKIP[name]}.
+ASSETCARDS_PYTHON={shlex.quote(python)}
+if [ -n "$ASSETCARDS_PYTHON" ] && [ -x "$ASSETCARDS_PYTHON" ]; then
+    exec "$ASSETCARDS_PYTHON" -m assetcards.cli.main {args}
+elif command -v cards >/dev/null 2>&1; then
+    exec cards {args}
+else
+    echo "assetcards {name} hook: the 'cards' command is not installed (pip install assetcards)" >&2
+    exit 1
+fi
+"""
+
+
+def hooks_dir(repo: Repo) -> Path:
+    path = Path(repo.out("rev-parse", "--git-path", "hooks"))
+    return path if path.is_absolute() else repo.path / path
+
+
+def install_hook(repo_path: Path, name: str, python: str, force: bool = False) -> Path:
+    """Write hook NAME into the repository at REPO_PATH. A hook that is not ours is kept
+    (refused) unless FORCE, which saves it beside as NAME.legacy."""
+    from .errors import AssetError
+
+    repo = Repo(repo_path)
+    if not repo.exists():
+        raise AssetNotFoundError(f"{repo_path} is not a git repository")
+    target = hooks_dir(repo) / name
+    if target.exists():
+        current = target.read_text(errors="replace")
+        if HOOK_MARKER not in current:
+            if not force:
+                raise AssetError(f"{target} exists and is not an assetcards hook; use --force "
+                                 f"to replace it (it is kept as {target.name}.legacy)")
+            os.replace(target, target.with_name(name + ".legacy"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+    tmp.write_text(hook_script(name, python))
+    tmp.chmod(0o755)
+    os.replace(tmp, target)
+    return target
+
+
+def is_bare_repo(path: Path) -> bool:
+    return _is_bare(path)
