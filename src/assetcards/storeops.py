@@ -18,6 +18,7 @@ from .stores import (
     Store,
     StorePaths,
     StoreState,
+    card_dir_at,
     check_add_args,
     check_store_name,
     default_ref,
@@ -72,7 +73,7 @@ def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: st
         ref = ref or default_ref(repo, url)
         commit = fetch_ref(repo, url, ref)
         store = Store(paths, StoreState(name, scope, url, ref, commit, repo.tree_of(commit),
-                                        "", added_at=time.time()))
+                                        card_dir_at(repo, commit), added_at=time.time()))
         cards = store.card_set(commit)
         others = [s.card_set() for s in list_stores(locations) if s.name != name]
         problems = validate(cards, others, manifest_at(repo, commit))

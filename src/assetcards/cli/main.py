@@ -68,7 +68,8 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        cli.main(args=argv, prog_name="cards", standalone_mode=False)
+        # With standalone_mode off, click returns the code a command gave to ctx.exit().
+        code = cli.main(args=argv, prog_name="cards", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Interrupted.", err=True)
         return 130
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"error: {exc}", err=True)
         return 1
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def run() -> Any:
