@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from .card import AssetCard, Provenance
-from .errors import AssetCardNotFoundError, BaseCycleError, DuplicateCardError, Problem
+from .errors import (
+    AssetCardError,
+    AssetCardNotFoundError,
+    BaseCycleError,
+    DuplicateCardError,
+    Problem,
+)
 from .locations import Locations, scopes_for
 from .providers import (
     BASE_PATH_KEY,
@@ -29,6 +35,8 @@ from .providers import (
 
 EnvironmentResolver = Callable[[], "str | None"]
 ENV_VARIABLE = "FAIRSEQ2_ASSET_ENV"
+# Lookups recurse once per base; far deeper than any real chain, well within Python's stack.
+MAX_BASE_DEPTH = 256
 
 
 class AssetStore(ABC):
@@ -103,6 +111,9 @@ class StandardAssetStore(AssetStore):
         if name in chain:
             loop = " -> ".join(chain[chain.index(name):] + [name])
             raise BaseCycleError(f"The base chain of the card {chain[0]!r} loops: {loop}.")
+        if len(chain) >= MAX_BASE_DEPTH:
+            raise AssetCardError(f"The base chain of the card {chain[0]!r} is longer than "
+                                 f"{MAX_BASE_DEPTH} cards.")
         metadata = self.find_metadata(name, scope)
         provenance = _provenance(metadata)
         base_path = metadata.get(BASE_PATH_KEY)
@@ -110,9 +121,8 @@ class StandardAssetStore(AssetStore):
         field_paths: dict[str, Path] = {}
         overrides: list[Provenance] = []
         for env in envs:
-            try:
-                extra = self.find_metadata(f"{name}@{env}", scope)
-            except AssetCardNotFoundError:
+            extra = self._find_metadata(f"{name}@{env}", scope)
+            if extra is None:
                 continue
             overrides.append(_provenance(extra))
             for key, value in extra.items():
@@ -125,7 +135,7 @@ class StandardAssetStore(AssetStore):
         base_name = fields.get("base")
         if base_name is not None:
             if not isinstance(base_name, str):
-                raise AssetCardNotFoundError(
+                raise AssetCardError(
                     f"The card {name!r} has a 'base' that is not a card name: {base_name!r} "
                     f"({provenance})."
                 )
@@ -143,6 +153,13 @@ class StandardAssetStore(AssetStore):
 
     def find_metadata(self, name: str, scope: str = "all") -> dict[str, Any]:
         """The metadata of NAME from the one source that defines it."""
+        found = self._find_metadata(name, scope)
+        if found is None:
+            raise AssetCardNotFoundError(self._not_found(name, scope))
+        return found
+
+    def _find_metadata(self, name: str, scope: str) -> dict[str, Any] | None:
+        """Like find_metadata, but None when no source defines NAME (cheap: no suggestions)."""
         found: list[dict[str, Any]] = []
         for _, provider in self.providers(scope):
             try:
@@ -150,7 +167,7 @@ class StandardAssetStore(AssetStore):
             except AssetCardNotFoundError:
                 continue
         if not found:
-            raise AssetCardNotFoundError(self._not_found(name, scope))
+            return None
         distinct = [found[0]]
         for metadata in found[1:]:
             if all(_fields(metadata) != _fields(other) for other in distinct):
