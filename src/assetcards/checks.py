@@ -28,7 +28,7 @@ from .errors import AssetNotFoundError, Problem
 from .git import Repo, TreeEntry, check_url
 from .locations import Locations
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
-from .parse import CardDoc, ParsedFile, is_card_path
+from .parse import CARD_SUFFIXES, CardDoc, ParsedFile, is_card_path
 from .sources import DirectorySource, IndexSource, SourceFile, TreeSource
 from .validate import CardSet, validate
 
@@ -165,10 +165,12 @@ def _manifest_at(repo: Repo, entries: Sequence[TreeEntry]) -> Manifest | None:
 
 
 def _card_files(entries: Sequence[TreeEntry], card_dir: str) -> list[SourceFile]:
+    """Regular files (not symlinks or submodules) under CARD_DIR that are card paths."""
     prefix = card_dir + "/" if card_dir else ""
     return [SourceFile(e.path, e.oid, e.size) for e in entries
-            if e.mode in ("100644", "100755") and e.path.startswith(prefix)
-            and is_card_path(e.path)]
+            if e.path.endswith(CARD_SUFFIXES) and e.path.startswith(prefix)
+            and e.mode in ("100644", "100755")
+            and not e.path.startswith(".") and "/." not in e.path]  # as is_card_path
 
 
 def _git_target(repo: Repo, entries: Sequence[TreeEntry], label: str,
@@ -196,8 +198,7 @@ def staged_target(root: Path, cache: ParseCache | None = None,
     target = _git_target(repo, entries, "staged", cache)
     head = repo.resolve("HEAD")
     if head is not None:
-        before = {e.path: e.oid for e in repo.ls_tree(head)}
-        changed = {e.path for e in entries if before.get(e.path) != e.oid}
+        changed = set(repo.staged_changes(head))
         if MANIFEST_NAME not in changed:
             target.only_files = changed
     return target

@@ -271,6 +271,12 @@ class Repo:
         """The entries of the index (stage 0 only: a file mid-merge is not a card yet)."""
         return parse_ls_files(self.run("ls-files", "--stage", "-z").stdout)
 
+    def staged_changes(self, commit: str) -> list[str]:
+        """Paths whose staged entry differs from COMMIT (what a commit would change)."""
+        data = self.run("diff-index", "--cached", "--no-renames", "--name-only", "-z",
+                        "--end-of-options", commit).stdout
+        return [p for p in data.decode("utf-8", "surrogateescape").split("\0") if p]
+
     def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Read many objects through one `git cat-file --batch`."""
         ids = list(dict.fromkeys(oids))
