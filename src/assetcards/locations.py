@@ -32,7 +32,7 @@ class Locations:
         if not cache:
             xdg_cache = env.get("XDG_CACHE_HOME") or str(home / ".cache")
             cache = str(Path(xdg_cache) / "fairseq2" / "assets")
-        return cls(Path(system).expanduser(), Path(user).expanduser(), Path(cache).expanduser())
+        return cls(_expand(system, home), _expand(user, home), _expand(cache, home))
 
     def root(self, scope: str) -> Path:
         if scope == "system":
@@ -40,6 +40,13 @@ class Locations:
         if scope == "user":
             return self.user
         raise ValueError(f"scope must be 'system' or 'user', not {scope!r}")
+
+
+def _expand(value: str, home: Path) -> Path:
+    """Expand a leading `~` against HOME of the environment given, not of the process."""
+    if value == "~" or value.startswith("~/"):
+        return home / value[2:]
+    return Path(value).expanduser()
 
 
 def scopes_for(scope: str) -> tuple[str, ...]:

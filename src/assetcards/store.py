@@ -180,7 +180,8 @@ class StandardAssetStore(AssetStore):
         text = f"No card named {name!r}"
         if scope != "all":
             text += f" in the {scope} scope"
-        close = difflib.get_close_matches(name, self.retrieve_names(scope=scope), n=3)
+        candidates = [n for n in self.retrieve_names(scope=scope) if "@" not in n or "@" in name]
+        close = difflib.get_close_matches(name, candidates, n=3)
         if close:
             text += f"; did you mean {', '.join(map(repr, close))}?"
         else:
