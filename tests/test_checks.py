@@ -1,0 +1,162 @@
+"""assetcards.checks: targets (paths, index, commit, push), other stores, cache, output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assetcards import checks
+from assetcards.errors import AssetNotFoundError, Problem, UnsafeInputError
+from assetcards.locations import Locations
+
+from .conftest import REPO_ROOT
+from .gitutil import commit_files, git, make_repo, make_upstream
+
+MANIFEST = '[store]\ncards = "cards"\n'
+GOOD = "name: a\nmodel_family: llama\ncheckpoint: https://example.com/a.pt\n"
+
+
+def run(target: checks.Target, others: list[checks.CardSet] | None = None) -> list[str]:
+    return [p.format() for p in checks.check(target, others or []).problems]
+
+
+def test_the_project_cards_are_a_valid_store() -> None:
+    target = checks.directory_target(REPO_ROOT)
+    report = checks.check(target)
+    assert report.problems == []
+    assert report.cards >= 10
+    assert target.manifest is not None and target.manifest.cards_dir == "cards"
+
+
+def test_paths_report_only_named_files_with_the_store_as_context(tmp_path: Path) -> None:
+    make_repo(tmp_path, {"assetcards.toml": MANIFEST, "cards/fam.yaml": "name: fam\n"
+                         "model_family: llama\n---\nname: dup\n",
+                         "cards/other.yaml": "name: dup\n",
+                         "cards/new.yaml": "name: n\nbase: fam\ncheckpoint: w.pt\n"})
+    [target] = checks.path_targets([tmp_path / "cards" / "new.yaml"])
+    assert target.root == tmp_path and target.only_files == {"cards/new.yaml"}
+    assert run(target) == []
+    [target] = checks.path_targets([tmp_path / "cards"])
+    assert run(target) == [
+        "cards/fam.yaml:4:1: dup: duplicate card name 'dup': also defined in "
+        f"{tmp_path}: cards/other.yaml:1",
+        f"cards/other.yaml:1:1: dup: duplicate card name 'dup': also defined in {tmp_path}: "
+        "cards/fam.yaml:4"]
+
+
+def test_missing_path_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(AssetNotFoundError, match="no such file or directory"):
+        checks.path_targets([tmp_path / "nope.yaml"])
+
+
+def test_staged_reads_the_index_not_the_work_tree(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"assetcards.toml": MANIFEST, "cards/a.yaml": GOOD})
+    (repo / "cards" / "b.yaml").write_text("name: b\nbase: missing\n")
+    git(repo, "add", "cards/b.yaml")
+    (repo / "cards" / "b.yaml").write_text("name: b\n")  # fixed, but not staged
+    target = checks.staged_target(repo)
+    assert target.only_files == {"cards/b.yaml"}
+    assert run(target) == [
+        "cards/b.yaml:2:1: b: base card 'missing' does not exist here or in any tracked store"]
+
+
+def test_staged_honours_the_hook_index_for_its_own_repository(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"cards/a.yaml": GOOD})
+    (repo / "cards" / "b.yaml").write_text("name: b\nbase: missing\n")
+    env = {"GIT_INDEX_FILE": str(repo / ".git" / "other-index")}
+    git(repo, "read-tree", "HEAD")
+    import os
+    import subprocess
+    subprocess.run(["git", "add", "cards/b.yaml"], cwd=repo, check=True,
+                   env={**os.environ, **env})
+    assert run(checks.staged_target(repo)) == []  # the default index has no b.yaml
+    assert len(run(checks.staged_target(repo, environ=env))) == 1
+
+
+def test_rev_checks_a_commit(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"cards/a.yaml": GOOD})
+    commit_files(repo, {"cards/a.yaml": "name: a\nmodel_arch: x\n"})
+    assert run(checks.rev_target(repo, "HEAD~1")) == []
+    assert run(checks.rev_target(repo, "HEAD")) == [
+        "cards/a.yaml:1:1: a: model card has no 'checkpoint' (add a URI or a path relative to "
+        "the card file)"]
+    with pytest.raises(AssetNotFoundError, match="revision 'nope' does not name a commit"):
+        checks.rev_target(repo, "nope")
+
+
+def test_against_a_directory_a_repository_and_a_url(tmp_path: Path,
+                                                    locations: Locations) -> None:
+    plain = tmp_path / "plain"
+    (plain / "cards").mkdir(parents=True)
+    (plain / "cards" / "x.yaml").write_text("name: a\n")
+    bare, work = make_upstream(tmp_path, {"assetcards.toml": MANIFEST,
+                                          "cards/y.yaml": "name: z\n---\nname: a\n"})
+    (work / "cards" / "y.yaml").write_text("name: uncommitted\n")  # HEAD is what counts
+    target = checks.directory_target(make_repo(tmp_path / "mine", {"cards/a.yaml": GOOD}))
+    for spec, where in [(str(plain), "cards/x.yaml:1"), (str(work), "cards/y.yaml:3"),
+                        (f"file://{bare}", "cards/y.yaml:3")]:
+        others = checks.against_sets(target, [spec], locations)
+        assert run(target, others) == [
+            f"cards/a.yaml:1:1: a: duplicate card name 'a': also defined in {spec}: {where}"]
+    assert list((locations.cache / "against").iterdir())  # the URL was fetched into the cache
+
+
+def test_against_from_the_manifest_and_unsafe_urls(tmp_path: Path,
+                                                   locations: Locations) -> None:
+    other = make_repo(tmp_path / "other", {"cards/o.yaml": "name: a\n"})
+    repo = make_repo(tmp_path / "r", {"assetcards.toml": MANIFEST + 'against = ["../other"]\n',
+                                      "cards/a.yaml": GOOD})
+    target = checks.directory_target(repo)
+    assert len(run(target, checks.against_sets(target, [], locations))) == 1
+    with pytest.raises(UnsafeInputError, match="can run commands"):
+        checks.against_sets(target, ["ext::sh -c touch% /tmp/pwned://x"], locations)
+    with pytest.raises(AssetNotFoundError, match="neither a directory nor a git URL"):
+        checks.against_sets(target, ["no-such-store"], locations)
+
+
+def test_check_push_reports_each_new_commit(tmp_path: Path, locations: Locations) -> None:
+    bare, work = make_upstream(tmp_path, {"cards/a.yaml": GOOD})
+    old = git(work, "rev-parse", "HEAD")
+    bad = commit_files(work, {"cards/b.yaml": "name: b\nbase: nope\n"})
+    good = commit_files(work, {"cards/c.yaml": "name: c\n"})
+    git(work, "push", "-q", str(bare), "HEAD:refs/heads/staging")  # objects now in bare
+    git(bare, "update-ref", "-d", "refs/heads/staging")
+    report = checks.check_push(bare, [(old, good, "refs/heads/main")], locations)
+    assert [p.format() for p in report.problems] == [
+        f"{bad[:12]}:cards/b.yaml:2:1: b: base card 'nope' does not exist here or in any "
+        "tracked store"]
+
+
+def test_parse_cache_gives_what_a_fresh_parse_gives(tmp_path: Path, locations: Locations,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(checks, "CACHE_WRITE_THRESHOLD", 1)
+    files: dict[str, str | bytes] = {f"cards/c{i}.yaml": f"name: c{i}\nx: {i}\n"
+                                     for i in range(5)}
+    files["cards/date.yaml"] = "name: d\nwhen: 2024-01-01\n"  # not JSON: never cached
+    files["cards/bad.yaml"] = "name: [\n"
+    repo = make_repo(tmp_path / "r", files)
+    cache = checks.ParseCache.for_repo(locations, repo)
+    first = checks.rev_target(repo, "HEAD", cache).primary.files
+    cache.save()
+    again = checks.ParseCache.for_repo(locations, repo)
+    assert len(again.entries) == 6
+    second = checks.rev_target(repo, "HEAD", again).primary.files
+    assert second == first and again.fresh == {}  # the date card was parsed again
+
+
+def test_output_formats() -> None:
+    problem = Problem("cards/a.yaml", 3, 1, "a", "100% wrong, really:\nyes", "k", "c")
+    report = checks.Report([problem], 1, 1)
+    assert checks.format_report(report, "text") == (
+        "cards/a.yaml:3:1: a: 100% wrong, really:\nyes")
+    assert checks.format_report(report, "github") == (
+        "::error file=cards/a.yaml,line=3,col=1,title=card a::100%25 wrong, really:%0Ayes")
+    assert json.loads(checks.format_report(report, "json")) == {
+        "ok": False, "files": 1, "cards": 1, "against": [],
+        "problems": [{"file": "cards/a.yaml", "line": 3, "col": 1, "card": "a", "key": "k",
+                      "code": "c", "message": "100% wrong, really:\nyes"}]}
+    assert checks.summary(report) == "1 problem in 1 card in 1 file"
+    assert checks.summary(checks.Report([], 2, 3, ["s"])) == (
+        "ok: 3 cards in 2 files (names checked against 1 other store)")
