@@ -1,11 +1,14 @@
 """What `cards list` shows: every card of every source in use, grouped by source.
 
 One bad card does not hide the good ones: a card that cannot be resolved (duplicate name,
-missing base, loop) is listed with its error, and files that cannot be read are listed too.
+missing base, loop) is listed with its error, and files that cannot be read are listed too. An
+override (`name@env`, `name@user`) is shown beside the card it changes; one whose card is in no
+source at all (a typo, say) is listed as an error, since it would otherwise change nothing silently.
 """
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +45,15 @@ class SourceListing:
 def list_cards(store: StandardAssetStore, scope: str = "all",
                kind: str | None = None) -> list[SourceListing]:
     all_names = set(store.retrieve_names(scope=scope))
+    every_name = set(store.retrieve_names())
     listings = []
     for sc, provider in store.providers(scope):
         listing = SourceListing(sc, provider.label, problems=provider.problems())
         for name in provider.get_names():
             if "@" in name:
+                orphan = _orphan_override(name, every_name)
+                if orphan is not None:
+                    listing.entries.append(orphan)
                 continue
             entry = _entry(store, name, scope, all_names)
             if kind is None or entry.kind == kind or entry.error:
@@ -54,6 +61,18 @@ def list_cards(store: StandardAssetStore, scope: str = "all",
         if listing.entries or listing.problems:
             listings.append(listing)
     return listings
+
+
+def _orphan_override(name: str, every_name: set[str]) -> Entry | None:
+    """An override whose card is in no source (a typo, or a card since removed), or None."""
+    target = name.split("@", 1)[0]
+    if target in every_name:
+        return None
+    error = f"override of {target!r}, which is not a card in any source"
+    close = difflib.get_close_matches(target, [n for n in every_name if "@" not in n], n=3)
+    if close:
+        error += f"; did you mean {', '.join(map(repr, close))}?"
+    return Entry(name, error=error)
 
 
 def _entry(store: StandardAssetStore, name: str, scope: str, all_names: set[str]) -> Entry:
