@@ -105,7 +105,7 @@ def test_against_a_directory_a_repository_and_a_url(tmp_path: Path,
 
 def test_against_from_the_manifest_and_unsafe_urls(tmp_path: Path,
                                                    locations: Locations) -> None:
-    other = make_repo(tmp_path / "other", {"cards/o.yaml": "name: a\n"})
+    make_repo(tmp_path / "other", {"cards/o.yaml": "name: a\n"})
     repo = make_repo(tmp_path / "r", {"assetcards.toml": MANIFEST + 'against = ["../other"]\n',
                                       "cards/a.yaml": GOOD})
     target = checks.directory_target(repo)
