@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -66,9 +68,7 @@ def test_staged_honours_the_hook_index_for_its_own_repository(tmp_path: Path) ->
     repo = make_repo(tmp_path / "r", {"cards/a.yaml": GOOD})
     (repo / "cards" / "b.yaml").write_text("name: b\nbase: missing\n")
     env = {"GIT_INDEX_FILE": str(repo / ".git" / "other-index")}
-    git(repo, "read-tree", "HEAD")
-    import os
-    import subprocess
+    subprocess.run(["git", "read-tree", "HEAD"], cwd=repo, check=True, env={**os.environ, **env})
     subprocess.run(["git", "add", "cards/b.yaml"], cwd=repo, check=True,
                    env={**os.environ, **env})
     assert run(checks.staged_target(repo)) == []  # the default index has no b.yaml
