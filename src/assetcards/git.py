@@ -271,11 +271,18 @@ class Repo:
         """The entries of the index (stage 0 only: a file mid-merge is not a card yet)."""
         return parse_ls_files(self.run("ls-files", "--stage", "-z").stdout)
 
-    def staged_changes(self, commit: str) -> list[str]:
-        """Paths whose staged entry differs from COMMIT (what a commit would change)."""
-        data = self.run("diff-index", "--cached", "--no-renames", "--name-only", "-z",
-                        "--end-of-options", commit).stdout
-        return [p for p in data.decode("utf-8", "surrogateescape").split("\0") if p]
+    def staged_changes(self, commit: str) -> list[tuple[str, str]]:
+        """(blob id in COMMIT, or 40 zeros for a new file; path) of every path whose staged
+        entry differs from COMMIT: what a commit would change."""
+        data = self.run("diff-index", "--cached", "--no-renames", "-z", "--end-of-options",
+                        commit).stdout
+        parts = data.decode("utf-8", "surrogateescape").split("\0")
+        changes = []
+        for i in range(0, len(parts) - 1, 2):
+            meta = parts[i].split()  # ":old_mode new_mode old_oid new_oid status"
+            if len(meta) >= 4:
+                changes.append((meta[2], parts[i + 1]))
+        return changes
 
     def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         """Read many objects through one `git cat-file --batch`."""
@@ -284,6 +291,14 @@ class Repo:
             return iter(())
         data = self.run("cat-file", "--batch", input=("\n".join(ids) + "\n").encode()).stdout
         return parse_cat_file_batch(data)
+
+    def read_objects(self, names: Iterable[str]) -> dict[str, bytes | None]:
+        """Read objects named like `<rev>:<path>` in one batch; a missing one maps to None."""
+        wanted = list(dict.fromkeys(names))
+        if not wanted:
+            return {}
+        data = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
+        return dict(zip(wanted, parse_cat_file_batch_tolerant(data), strict=True))
 
     def read_blob(self, oid: str) -> bytes:
         return self.run("cat-file", "blob", oid).stdout
@@ -374,4 +389,20 @@ def parse_cat_file_batch(data: bytes) -> Iterator[tuple[str, bytes]]:
             raise GitError(f"git object {header[0] if header else '?'} is missing")
         size = int(header[2])
         yield header[0], data[pos : pos + size]
+        pos += size + 1
+
+
+def parse_cat_file_batch_tolerant(data: bytes) -> Iterator[bytes | None]:
+    """Like parse_cat_file_batch, but yields None for a missing or ambiguous object."""
+    pos = 0
+    end = len(data)
+    while pos < end:
+        newline = data.index(b"\n", pos)
+        header = data[pos:newline].decode("utf-8", "replace").rsplit(" ", 2)
+        pos = newline + 1
+        if len(header) != 3 or not header[2].isdigit():
+            yield None
+            continue
+        size = int(header[2])
+        yield data[pos : pos + size]
         pos += size + 1

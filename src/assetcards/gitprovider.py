@@ -7,12 +7,14 @@ any other commit the store's repository holds (a lock file's, a `--rev`).
 
 from __future__ import annotations
 
+import contextlib
+
 from .card import Provenance
-from .errors import AssetError, Problem
+from .errors import AssetError, Problem, StoreError
 from .parse import CardDoc, ParsedFile
 from .providers import IndexedMetadataProvider
 from .sources import CardSource
-from .stores import Store, StorePaths, StoreState, read_state
+from .stores import Store, StorePaths, StoreState, keep_commit, read_state
 
 
 class GitAssetMetadataProvider(IndexedMetadataProvider):
@@ -39,13 +41,27 @@ class GitAssetMetadataProvider(IndexedMetadataProvider):
         try:
             state = read_state(self.paths)
             if state is None:
+                if self.commit is not None:
+                    raise StoreError(f"store {self.paths.name!r} is not on this machine; run "
+                                     "`cards sync --lockfile FILE` to fetch it")
                 return None
             self._state = state
+            if self.commit is not None:
+                self._check_commit(state)
             return Store(self.paths, state).source(self.commit)
         except AssetError as exc:
             self._read_problem = Problem(str(self.paths.state_file), 0, 0, message=str(exc),
                                          code="store-unreadable")
             return None
+
+    def _check_commit(self, state: StoreState) -> None:
+        assert self.commit is not None
+        repo = Store(self.paths, state).repo
+        if self.commit != state.commit and not repo.has_commit(self.commit):
+            raise StoreError(f"commit {self.commit} of store {self.paths.name!r} is not in its "
+                             "local clone; run `cards sync --lockfile FILE` to fetch it")
+        with contextlib.suppress(AssetError):  # a read-only store cannot keep it; fine
+            keep_commit(repo, self.commit)
 
     def _parsed(self, source: CardSource) -> list[ParsedFile]:
         try:

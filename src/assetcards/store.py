@@ -35,6 +35,7 @@ from .providers import (
 
 EnvironmentResolver = Callable[[], "str | None"]
 ENV_VARIABLE = "FAIRSEQ2_ASSET_ENV"
+LOCKFILE_VARIABLE = "ASSETCARDS_LOCKFILE"  # a lock file the default asset_store reads
 # Lookups recurse once per base; far deeper than any real chain, well within Python's stack.
 MAX_BASE_DEPTH = 256
 
@@ -103,9 +104,32 @@ class StandardAssetStore(AssetStore):
     # -- lookups ------------------------------------------------------------------------------
 
     def retrieve_card(
-        self, name: str, *, envs: Sequence[str] | None = None, scope: str = "all"
+        self, name: str, *, envs: Sequence[str] | None = None, scope: str = "all",
+        revision: str | None = None,
     ) -> AssetCard:
+        """The card NAME; with REVISION (a tag, branch, commit id, or HEAD~N where HEAD is the
+        pin), read from the git stores in which REVISION resolves, at that commit."""
+        if revision is not None:
+            return self.at_revision(revision).retrieve_card(name, envs=envs, scope=scope)
         return self._card(name, self.active_envs(envs), scope, [])
+
+    def at_revision(self, revision: str) -> StandardAssetStore:
+        """A store over the git stores of this one, each read at REVISION where it resolves."""
+        from .revisions import providers_at
+
+        return StandardAssetStore(providers_at(self.metadata_providers, revision),
+                                  providers_at(self.user_metadata_providers, revision),
+                                  self.env_resolvers)
+
+    @classmethod
+    def from_lockfile(cls, path: Path | str,
+                      locations: Locations | None = None) -> StandardAssetStore:
+        """The cards of the stores a lock file names, at the lock's commits, read from this
+        machine's clones whatever their own pins are."""
+        from .revisions import lockfile_providers
+
+        system, user = lockfile_providers(Path(path), locations or Locations.from_env())
+        return cls(system, user)
 
     def _card(self, name: str, envs: list[str], scope: str, chain: list[str]) -> AssetCard:
         if name in chain:
@@ -240,8 +264,18 @@ def default_asset_store() -> StandardAssetStore:
     """The process-wide store, built on first use from the environment."""
     global _default
     if _default is None:
-        _default = StandardAssetStore.from_locations(Locations.from_env())
+        _default = store_from_env()
     return _default
+
+
+def store_from_env(locations: Locations | None = None) -> StandardAssetStore:
+    """The store the environment asks for: the lock file named by ASSETCARDS_LOCKFILE, else
+    the system and user roots and the bundled cards."""
+    locations = locations or Locations.from_env()
+    lockfile = os.environ.get(LOCKFILE_VARIABLE)
+    if lockfile:
+        return StandardAssetStore.from_lockfile(lockfile, locations)
+    return StandardAssetStore.from_locations(locations)
 
 
 def __getattr__(name: str) -> Any:

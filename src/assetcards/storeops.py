@@ -9,9 +9,9 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from .errors import StoreError
-from .git import Repo
 from .locations import Locations
 from .locks import hold
 from .stores import (
@@ -24,12 +24,15 @@ from .stores import (
     default_ref,
     fetch_ref,
     get_store,
+    init_store_repo,
     list_stores,
     manifest_at,
     move_pin,
     normalize_url,
     problems_error,
     read_state,
+    resolve_rev,
+    write_state,
 )
 from .validate import validate
 
@@ -68,7 +71,7 @@ def add_store(
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
            scope: str) -> StoreState:
     shutil.rmtree(paths.git_dir, ignore_errors=True)  # a killed add's leftovers
-    repo = Repo.init_bare(paths.git_dir)
+    repo = init_store_repo(paths.git_dir)
     try:
         ref = ref or default_ref(repo, url)
         commit = fetch_ref(repo, url, ref)
@@ -106,3 +109,52 @@ def remove_store(
         shutil.rmtree(paths.checkout, ignore_errors=True)
         shutil.rmtree(paths.git_dir, ignore_errors=True)
     return store
+
+
+def pin_store(
+    locations: Locations,
+    name: str,
+    rev: str,
+    *,
+    scope: str = "all",
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    notify: Notify | None = None,
+) -> Store:
+    """Hold store NAME at REV (a tag, a branch or a commit id): `cards sync` leaves it there
+    until `unpin_store`. The commit is validated like any commit sync would pin."""
+    store = get_store(locations, name, scope)
+    paths = store.paths
+    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards pin"):
+        state = read_state(paths)
+        if state is None:
+            raise StoreError(f"store {name!r} was removed by another process")
+        store = Store(paths, state)
+        commit = resolve_rev(store.repo, state.url, rev)
+        cards = store.card_set(commit)
+        others = [s.card_set() for s in list_stores(locations) if s.paths != paths]
+        problems = validate(cards, others, manifest_at(store.repo, commit))
+        if problems:
+            raise problems_error(name, commit, problems)
+        new_state = move_pin(paths, state, commit, len(cards.docs))
+        new_state = replace(new_state, held=rev)
+        write_state(paths, new_state)
+        return Store(paths, new_state)
+
+
+def unpin_store(
+    locations: Locations,
+    name: str,
+    *,
+    scope: str = "all",
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    notify: Notify | None = None,
+) -> Store:
+    """Let `cards sync` move store NAME again (its pin stays where it is until then)."""
+    store = get_store(locations, name, scope)
+    with hold(store.paths.lock, f"store {name}", lock_timeout, notify, "cards unpin"):
+        state = read_state(store.paths)
+        if state is None:
+            raise StoreError(f"store {name!r} was removed by another process")
+        state = replace(state, held=None)
+        write_state(store.paths, state)
+        return Store(store.paths, state)

@@ -26,7 +26,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import AssetMetadataError, AssetNotFoundError, StoreError, UnsafeInputError
+from .errors import (
+    AssetError,
+    AssetMetadataError,
+    AssetNotFoundError,
+    StoreError,
+    UnsafeInputError,
+)
 from .fsutil import atomic_write_json, replace_dir
 from .git import Repo, check_ref, check_url, is_oid
 from .locations import STATE_DIR, Locations, scopes_for
@@ -38,6 +44,8 @@ from .validate import CardSet
 
 STATE_FORMAT = 1
 UPSTREAM_REF = "refs/assetcards/upstream"
+PINNED_REF = "refs/assetcards/pinned"  # the store repository's HEAD points here
+REV_REF = "refs/assetcards/rev"
 KEEP_PREFIX = "refs/assetcards/kept/"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}")
 
@@ -245,14 +253,44 @@ def _network_timeout() -> float:
     return git.NETWORK_TIMEOUT
 
 
-def fetch_ref(repo: Repo, url: str, ref: str) -> str:
-    """Fetch REF from URL into the store's upstream ref; return the commit it points at."""
-    refspec = f"+{ref}:{UPSTREAM_REF}"
-    repo.fetch(url, [refspec])
-    commit = repo.resolve(UPSTREAM_REF)
+def init_store_repo(git_dir: Path) -> Repo:
+    repo = Repo.init_bare(git_dir)
+    repo.run("symbolic-ref", "HEAD", PINNED_REF)
+    return repo
+
+
+def fetch_ref(repo: Repo, url: str, ref: str, target: str = UPSTREAM_REF) -> str:
+    """Fetch REF (and the remote's tags) from URL into TARGET; return the commit REF names."""
+    repo.fetch(url, [f"+{ref}:{target}", "+refs/tags/*:refs/tags/*"])
+    commit = repo.resolve(target)
     if commit is None:
         raise StoreError(f"{ref!r} at {url} does not point at a commit")
     return commit
+
+
+def resolve_rev(repo: Repo, url: str, rev: str, offline: bool = False) -> str:
+    """The full commit id REV names for a store: a commit id, a tag, a branch, or an
+    expression such as HEAD~2 (HEAD is the pin), looked up locally first, then upstream."""
+    if rev.startswith("-"):
+        raise UnsafeInputError(f"revision {rev!r} starts with '-'")
+    commit = repo.resolve(rev)
+    if commit is not None:
+        return commit
+    if not offline and (is_oid(rev) or _is_ref_name(rev)):
+        try:
+            return fetch_ref(repo, url, rev, REV_REF)
+        except AssetError:
+            pass
+    raise AssetNotFoundError(f"revision {rev!r} is not known to the store's repository nor "
+                             f"found at {url}")
+
+
+def _is_ref_name(rev: str) -> bool:
+    try:
+        check_ref(rev)
+    except UnsafeInputError:
+        return False
+    return True
 
 
 # -- the checkout ----------------------------------------------------------------------------
@@ -326,6 +364,7 @@ def move_pin(paths: StorePaths, state: StoreState, commit: str, cards: int) -> S
     keep_commit(repo, commit)
     card_dir = card_dir_at(repo, commit)
     materialize(paths, repo, commit, card_dir)
+    repo.update_ref(PINNED_REF, commit)
     new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
                         cards=cards, synced_at=time.time(),
                         previous_commit=state.commit if state.commit != commit else

@@ -7,21 +7,30 @@ its pinned commit; the others go on. The pin moves last, in one atomic step.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import AssetError, Problem
+from .errors import AssetError, Problem, StoreError
+from .git import Repo
 from .locations import Locations
+from .lockfile import LockedStore
 from .locks import hold
 from .parse import CardDoc
 from .stores import (
+    REV_REF,
     Store,
+    StorePaths,
+    StoreState,
+    card_dir_at,
+    checkout_commit,
     clean_tmp,
     fetch_ref,
     get_store,
+    init_store_repo,
     list_stores,
     manifest_at,
     move_pin,
@@ -41,7 +50,8 @@ FAILED = "failed"
 REJECTED = "rejected"
 REWRITTEN = "rewrite-refused"
 REMOVED = "removed"
-OK_STATUSES = (UPDATED, UNCHANGED, HELD, OFFLINE, REMOVED)
+ADDED = "added"
+OK_STATUSES = (UPDATED, UNCHANGED, HELD, OFFLINE, REMOVED, ADDED)
 
 
 @dataclass
@@ -180,3 +190,72 @@ def card_changes(old: CardSet, new: CardSet) -> tuple[list[str], list[str], list
 
 def _by_name(docs: Sequence[CardDoc]) -> dict[str, Any]:
     return {d.name: dict(d.metadata) for d in docs}
+
+
+def sync_to_lockfile(locations: Locations, entries: Sequence[LockedStore],
+                     options: SyncOptions | None = None) -> list[SyncResult]:
+    """Make every store of the lock file pinned at its commit, cloning missing stores and
+    fetching commits by id. If any commit cannot be found, raise before any pin moves."""
+    options = options or SyncOptions()
+    created: list[StorePaths] = []
+    try:
+        for entry in entries:
+            _ensure_commit(locations, entry, options, created)
+    except BaseException:
+        for paths in created:
+            shutil.rmtree(paths.git_dir, ignore_errors=True)
+        raise
+    return [_pin_locked(locations, entry, options) for entry in entries]
+
+
+def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOptions,
+                   created: list[StorePaths]) -> None:
+    paths = StorePaths(locations.root(entry.scope), entry.name)
+    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
+              "cards sync --lockfile"):
+        state = read_state(paths)
+        if state is not None and state.url != entry.url:
+            raise StoreError(f"store {entry.name!r} tracks {state.url} here but the lock file "
+                             f"says {entry.url}; remove the store or fix the lock file")
+        if state is None and not paths.git_dir.exists():
+            init_store_repo(paths.git_dir)
+            created.append(paths)
+        repo = Repo(paths.git_dir)
+        if repo.has_commit(entry.commit):
+            return
+        if not options.offline:
+            for ref in (entry.commit, entry.ref):
+                try:
+                    fetch_ref(repo, entry.url, ref, REV_REF)
+                except AssetError:
+                    continue
+                if repo.has_commit(entry.commit):
+                    return
+        where = "here (offline)" if options.offline else f"here nor at {entry.url}"
+        raise StoreError(f"store {entry.name!r}: commit {entry.commit} from the lock file exists "
+                         f"neither {where}; no store was changed")
+
+
+def _pin_locked(locations: Locations, entry: LockedStore, options: SyncOptions) -> SyncResult:
+    paths = StorePaths(locations.root(entry.scope), entry.name)
+    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
+              "cards sync --lockfile"):
+        state = read_state(paths)
+        repo = Repo(paths.git_dir)
+        old = state.commit if state else None
+        if state is None:
+            state = StoreState(entry.name, entry.scope, entry.url, entry.ref, entry.commit,
+                               repo.tree_of(entry.commit), card_dir_at(repo, entry.commit),
+                               added_at=time.time())
+        result = SyncResult(entry.name, entry.scope, UNCHANGED, old, entry.commit)
+        store = Store(paths, state)
+        if old != entry.commit or checkout_commit(paths) != entry.commit:
+            cards = store.card_set(entry.commit)
+            if old is not None:
+                result.added, result.changed, result.removed = card_changes(store.card_set(),
+                                                                            cards)
+            move_pin(paths, replace(state, ref=entry.ref), entry.commit, len(cards.docs))
+            result.status = UPDATED if old is not None else ADDED
+        if options.on_done is not None:
+            options.on_done(result)
+        return result

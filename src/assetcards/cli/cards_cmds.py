@@ -63,10 +63,13 @@ def card_to_json(card: AssetCard) -> dict[str, Any]:
 @click.argument("name")
 @click.option("--env", "envs", multiple=True, help="Apply NAME@ENV overrides (repeatable).")
 @click.option("--scope", type=SCOPES, default="all", show_default=True)
+@click.option("--rev", help="Read the git stores at this revision (tag, branch, commit id, "
+              "or HEAD~N where HEAD is the pin).")
 @json_option
-def show_cmd(name: str, envs: tuple[str, ...], scope: str, as_json: bool) -> None:
+def show_cmd(name: str, envs: tuple[str, ...], scope: str, rev: str | None,
+             as_json: bool) -> None:
     """Show the card NAME with every inherited field, its base chain and its provenance."""
-    card = make_store().retrieve_card(name, envs=list(envs) or None, scope=scope)
+    card = make_store().retrieve_card(name, envs=list(envs) or None, scope=scope, revision=rev)
     if as_json:
         emit_json(card_to_json(card))
         return

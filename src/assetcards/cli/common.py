@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from ..locations import Locations
-from ..store import StandardAssetStore
+from ..store import StandardAssetStore, store_from_env
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +28,7 @@ def locations() -> Locations:
 
 
 def make_store() -> StandardAssetStore:
-    return StandardAssetStore.from_locations(locations())
+    return store_from_env(locations())
 
 
 def is_tty() -> bool:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from ..lockfile import read as read_lockfile
 from ..storeops import add_store, remove_store
 from ..stores import Store, list_stores
-from ..sync import SyncOptions, SyncResult, sync_stores
+from ..sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
 from .common import emit_json, json_option, locations
 
 
@@ -113,12 +115,15 @@ def remove_cmd(name: str, system: bool, user: bool, lock_timeout: float) -> None
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True,
               help="Stores to sync at once.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
+@click.option("--lockfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Pin every store to the commit this lock file names (cloning missing "
+                   "stores).")
 @lock_timeout_option
 @json_option
 @click.pass_context
 def sync_cmd(ctx: click.Context, names: tuple[str, ...], system: bool, user: bool,
              offline: bool, allow_rewrite: bool, jobs: int, no_progress: bool,
-             lock_timeout: float, as_json: bool) -> None:
+             lockfile: Path | None, lock_timeout: float, as_json: bool) -> None:
     """Fetch every store (or NAMES), validate, and move each pin to the tip of its ref.
 
     Exit code 1 if any store could not be synced (unreachable, rewritten, invalid cards).
@@ -137,7 +142,13 @@ def sync_cmd(ctx: click.Context, names: tuple[str, ...], system: bool, user: boo
                           jobs=jobs, notify=lambda m: bar.write(m, file=sys.stderr),
                           on_done=done)
     try:
-        results = sync_stores(locations(), names, scope, options)
+        if lockfile is not None:
+            if names or system or user:
+                raise click.UsageError("--lockfile syncs the stores of the lock file; do not "
+                                       "name stores or a scope")
+            results = sync_to_lockfile(locations(), read_lockfile(lockfile), options)
+        else:
+            results = sync_stores(locations(), names, scope, options)
     finally:
         bar.close()
     if as_json:
@@ -156,7 +167,7 @@ def _report(results: list[SyncResult]) -> None:
         new = (r.new or "")[:12]
         color = "green" if r.ok else "red"
         head = click.style(f"{r.store}: {r.status}", fg=color)
-        moved = f" {old} -> {new}" if r.status in ("updated",) else f" at {old}"
+        moved = f" {old} -> {new}" if r.status == "updated" else f" at {old or new}"
         click.echo(f"{head}{moved}" + (f"  ({r.message})" if r.message else ""))
         for label, names in (("added", r.added), ("changed", r.changed), ("removed", r.removed)):
             if names:

@@ -1,0 +1,166 @@
+"""`cards pin|unpin|lock|log|diff`: reproducible revisions and the history of cards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import lockfile
+from ..history import CardChange, FieldChange, card_log, store_diff
+from ..storeops import pin_store, unpin_store
+from ..stores import get_store, list_stores
+from .common import emit_json, json_option, locations
+from .store_cmds import _notify, _scope, lock_timeout_option
+
+scope_options = [
+    click.option("--system", is_flag=True, help="The store in the system root."),
+    click.option("--user", is_flag=True, help="The store in the user root."),
+]
+
+
+def _with_scope(func: Any) -> Any:
+    for option in reversed(scope_options):
+        func = option(func)
+    return func
+
+
+@click.command("pin")
+@click.argument("name")
+@click.argument("rev")
+@_with_scope
+@lock_timeout_option
+def pin_cmd(name: str, rev: str, system: bool, user: bool, lock_timeout: float) -> None:
+    """Hold store NAME at REV (a tag, a branch or a commit id); sync leaves it there."""
+    store = pin_store(locations(), name, rev, scope=_scope(system, user),
+                      lock_timeout=lock_timeout, notify=_notify)
+    click.echo(f"Pinned store {store.name} at {store.state.commit} ({rev}); `cards unpin "
+               f"{store.name}` lets sync move it again.")
+
+
+@click.command("unpin")
+@click.argument("name")
+@_with_scope
+@lock_timeout_option
+def unpin_cmd(name: str, system: bool, user: bool, lock_timeout: float) -> None:
+    """Let `cards sync` move store NAME again."""
+    store = unpin_store(locations(), name, scope=_scope(system, user),
+                        lock_timeout=lock_timeout, notify=_notify)
+    click.echo(f"Unpinned store {store.name}; it stays at {store.state.commit[:12]} until the "
+               "next sync.")
+
+
+@click.command("lock")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path(lockfile.DEFAULT_LOCKFILE), show_default=True,
+              help="Where to write the lock file.")
+@click.option("--check", "check_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Do not write: exit 1, listing the differences, if the pins differ from "
+                   "this lock file.")
+@click.pass_context
+def lock_cmd(ctx: click.Context, output: Path, check_file: Path | None) -> None:
+    """Write a lock file pinning every store (URL, ref, commit), or check one."""
+    current = lockfile.entries_of(list_stores(locations()))
+    if check_file is not None:
+        diffs = lockfile.differences(lockfile.read(check_file), current)
+        if diffs:
+            click.echo(f"The stores differ from {check_file}:", err=True)
+            for line in diffs:
+                click.echo(f"  {line}", err=True)
+            click.echo(f"Run `cards sync --lockfile {check_file}` to restore them.", err=True)
+            ctx.exit(1)
+        click.echo(f"The stores match {check_file}.")
+        return
+    lockfile.write(output, current)
+    click.echo(f"Wrote {output} ({len(current)} store(s)).")
+
+
+def _format_value(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else value
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def _echo_fields(changes: list[FieldChange], indent: str = "    ") -> None:
+    for f in changes:
+        if f.kind == "added":
+            click.secho(f"{indent}+ {f.key}: {_format_value(f.new)}", fg="green")
+        elif f.kind == "removed":
+            click.secho(f"{indent}- {f.key}: {_format_value(f.old)}", fg="red")
+        else:
+            click.echo(f"{indent}~ {f.key}: {_format_value(f.old)} -> {_format_value(f.new)}")
+
+
+@click.command("log")
+@click.argument("name")
+@click.option("--store", "store_name", help="The store holding the card (default: the one "
+              "the card comes from).")
+@click.option("--rev", help="Start from this revision instead of the pin.")
+@click.option("-p", "--patch", is_flag=True, help="Show the field changes of each commit.")
+@click.option("-n", "--max-count", type=click.IntRange(min=0), default=0,
+              help="Look at most at this many commits.")
+@json_option
+def log_cmd(name: str, store_name: str | None, rev: str | None, patch: bool, max_count: int,
+            as_json: bool) -> None:
+    """List the commits that changed card NAME: date, author, subject, commit id."""
+    store = get_store(locations(), store_name) if store_name else _store_of(name)
+    changes = card_log(store, name, rev, max_count)
+    if as_json:
+        emit_json([c.to_json() for c in changes])
+        return
+    for change in changes:
+        _echo_change(change, patch)
+
+
+def _echo_change(change: CardChange, patch: bool) -> None:
+    c = change.commit
+    click.echo(f"{c.oid[:12]} {c.date[:10]} {c.author:<20} {c.subject}"
+               + ("" if change.kind == "changed" else f" [{change.kind}]"))
+    if patch:
+        _echo_fields(change.fields)
+
+
+def _store_of(name: str) -> Any:
+    from ..errors import AssetCardNotFoundError
+    from .common import make_store
+
+    card = make_store().retrieve_card(name)
+    if card.provenance.kind != "git":
+        raise AssetCardNotFoundError(f"card {name!r} does not come from a git store "
+                                     f"({card.provenance}); it has no history")
+    return get_store(locations(), card.provenance.source, card.provenance.scope or "all")
+
+
+@click.command("diff")
+@click.argument("store_name", required=False)
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@json_option
+def diff_cmd(store_name: str | None, old: str | None, new: str | None, as_json: bool) -> None:
+    """List cards added, removed and changed between two commits of a store.
+
+    Default: every store, from its previous pin to its current pin (what the last sync did).
+    """
+    if store_name:
+        stores = [get_store(locations(), store_name)]
+    else:
+        if old or new:
+            raise click.UsageError("name the store to compare commits: cards diff STORE OLD NEW")
+        stores = [s for s in list_stores(locations()) if s.state.previous_commit]
+    diffs = [store_diff(s, old, new) for s in stores]
+    if as_json:
+        emit_json([d.to_json() for d in diffs])
+        return
+    if not diffs:
+        click.echo("No store has a previous pin yet.")
+    for d in diffs:
+        click.secho(f"{d.store}: {d.old[:12]} -> {d.new[:12]}", bold=True)
+        for name in d.added:
+            click.secho(f"  + {name}", fg="green")
+        for name in d.removed:
+            click.secho(f"  - {name}", fg="red")
+        for name, fields in d.changed.items():
+            click.echo(f"  ~ {name}")
+            _echo_fields(fields)
+        if not (d.added or d.removed or d.changed):
+            click.echo("  no card changed")
