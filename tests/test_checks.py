@@ -160,3 +160,24 @@ def test_output_formats() -> None:
     assert checks.summary(report) == "1 problem in 1 card in 1 file"
     assert checks.summary(checks.Report([], 2, 3, ["s"])) == (
         "ok: 3 cards in 2 files (names checked against 1 other store)")
+
+
+def test_staged_removal_of_a_base_reports_the_cards_using_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {"cards/fam.yaml": "name: fam\nmodel_family: llama\n",
+                                      "cards/m.yaml": "name: m\nbase: fam\ncheckpoint: w.pt\n"})
+    git(repo, "rm", "-q", "cards/fam.yaml")
+    assert run(checks.staged_target(repo)) == [
+        "cards/m.yaml:2:1: m: base card 'fam' does not exist here or in any tracked store"]
+
+
+def test_check_push_reports_a_removed_base(tmp_path: Path, locations: Locations) -> None:
+    bare, work = make_upstream(tmp_path, {"cards/fam.yaml": "name: fam\n",
+                                          "cards/m.yaml": "name: m\nbase: fam\n"})
+    old = git(work, "rev-parse", "HEAD")
+    new = commit_files(work, {"cards/fam.yaml": "name: family\n"})
+    git(work, "push", "-q", str(bare), "HEAD:refs/heads/staging")
+    git(bare, "update-ref", "-d", "refs/heads/staging")
+    report = checks.check_push(bare, [(old, new, "refs/heads/main")], locations)
+    assert [p.format() for p in report.problems] == [
+        f"{new[:12]}:cards/m.yaml:2:1: m: base card 'fam' does not exist here or in any "
+        "tracked store"]

@@ -162,3 +162,12 @@ def test_only_files_reports_those_files_with_the_rest_as_context() -> None:
     assert problems(files, only={"c.yaml"}) == []
     assert problems(files, only={"b.yaml"}) == [
         "b.yaml:1:1: x: duplicate card name 'x': also defined in here: a.yaml:1"]
+
+
+def test_removed_names_report_their_users_in_unchanged_files() -> None:
+    files = {"a.yaml": "name: a2\n", "b.yaml": "name: b\nbase: a\n", "c.yaml": "name: a@gpu\n"}
+    parsed = card_set("here", files)
+    found = [p.format() for p in validate(parsed, only_files={"a.yaml"}, removed_names={"a"})]
+    assert found == [
+        "b.yaml:2:1: b: base card 'a' does not exist here or in any tracked store",
+        "c.yaml:1:1: a@gpu: override card 'a@gpu' has no card 'a' to override"]

@@ -47,6 +47,7 @@ class Target:
     only_files: set[str] | None = None  # None: every file of the store
     root: Path | None = None  # the store's root on disk, when there is one
     repo: Repo | None = None
+    removed_names: set[str] = field(default_factory=set)  # cards the change took away
 
 
 @dataclass
@@ -198,10 +199,22 @@ def staged_target(root: Path, cache: ParseCache | None = None,
     target = _git_target(repo, entries, "staged", cache)
     head = repo.resolve("HEAD")
     if head is not None:
-        changed = set(repo.staged_changes(head))
-        if MANIFEST_NAME not in changed:
-            target.only_files = changed
+        old = dict((path, oid) for oid, path in repo.staged_changes(head))
+        if MANIFEST_NAME not in old:
+            target.only_files = set(old)
+            target.removed_names = _removed_names(repo, target, old)
     return target
+
+
+def _removed_names(repo: Repo, target: Target, old: Mapping[str, str]) -> set[str]:
+    """The names the changed files (path -> blob id before) held that no card holds now: the
+    cards that used one of them as base are checked too, though their files did not change."""
+    files = [SourceFile(path, oid) for path, oid in old.items()
+             if oid != _NULL_OID and path.endswith(CARD_SUFFIXES) and is_card_path(path)]
+    if not files:
+        return set()
+    before = {d.name for f in source_parse(IndexSource(repo), files) for d in f.cards}
+    return before - {d.name for d in target.primary.docs}
 
 
 def rev_target(root: Path, rev: str, cache: ParseCache | None = None) -> Target:
@@ -279,7 +292,8 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
 
 
 def check(target: Target, others: Sequence[CardSet] = ()) -> Report:
-    problems = validate(target.primary, others, target.manifest, target.only_files)
+    problems = validate(target.primary, others, target.manifest, target.only_files,
+                        target.removed_names)
     files = [f for f in target.primary.files
              if target.only_files is None or f.file in target.only_files]
     return Report(problems, len(files), sum(len(f.cards) for f in files),
@@ -313,9 +327,12 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
             target = _git_target(repo, entries, commit[:12], cache)
             if parent is not None:
                 before = {e.path: e.oid for e in repo.ls_tree(parent)}
-                changed = {e.path for e in entries if before.get(e.path) != e.oid}
-                if MANIFEST_NAME not in changed:
-                    target.only_files = changed
+                now = {e.path: e.oid for e in entries}
+                old = {path: before.get(path, _NULL_OID) for path in {*before, *now}
+                       if before.get(path) != now.get(path)}
+                if MANIFEST_NAME not in old:
+                    target.only_files = set(old)
+                    target.removed_names = _removed_names(repo, target, old)
             if others is None:
                 others = against_sets(target, (), locations, cache=cache)
             report = check(target, others)

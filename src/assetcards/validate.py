@@ -41,9 +41,12 @@ def validate(
     others: Sequence[CardSet] = (),
     manifest: Manifest | None = None,
     only_files: set[str] | None = None,
+    removed_names: set[str] | None = None,
 ) -> list[Problem]:
     """Every problem of PRIMARY's cards, checked against OTHERS. With ONLY_FILES, report only
-    problems located in those files (the rest of the store still serves as context)."""
+    problems located in those files (the rest of the store still serves as context), and the
+    broken links of cards elsewhere that used one of REMOVED_NAMES (cards the change removed
+    or renamed) as their base or override target."""
     index = _Index(primary, others)
     files = [f for f in primary.files if only_files is None or f.file in only_files]
     problems = [p for f in files for p in f.problems]
@@ -53,7 +56,24 @@ def validate(
             problems += _check_card(doc, index, manifest)
     if only_files is not None:
         problems = [p for p in problems if p.file in only_files]
+        if removed_names:
+            problems += _users_of(primary, removed_names, only_files, index)
     return sorted(set(problems))
+
+
+def _users_of(primary: CardSet, names: set[str], skip_files: set[str],
+              index: _Index) -> list[Problem]:
+    problems = []
+    for parsed in primary.files:
+        if parsed.file in skip_files:
+            continue
+        for doc in parsed.cards:
+            base = doc.metadata.get("base")
+            plain = doc.name.split("@", 1)[0] if "@" in doc.name else None
+            if (isinstance(base, str) and base in names) or plain in names:
+                problems += [p for p in _check_card(doc, index, None)
+                             if p.code in ("missing-base", "orphan-override")]
+    return problems
 
 
 class _Index:
