@@ -443,3 +443,15 @@ def test_progress_bar_when_asked(server: FileServer, locations: Locations,
     fetch(model_card(server.url("/tiny.pt")), locations, progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and "tiny.pt:   0%|" in captured.err and "B/s]" in captured.err
+
+
+def test_an_unwritable_cache_is_reported(server: FileServer, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    locations = Locations(tmp_path / "s", tmp_path / "u", blocker)
+    uri = server.url("/tiny.pt")
+    with pytest.raises(DownloadError) as info:
+        fetch(model_card(uri), locations)
+    assert str(info.value) == (
+        f"Cannot fetch the checkpoint of the card 'tiny' from {uri}: cannot write the cache "
+        f"entry {cache_entry(locations, uri)} (Not a directory).")

@@ -464,12 +464,15 @@ def _keep(ctx: _Context, entry: Path, source: _Source) -> bool:
 @contextmanager
 def _entry_lock(ctx: _Context, entry: Path) -> Iterator[None]:
     """Hold the entry's file lock; if another process holds it, say so and wait."""
-    entry.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(entry / LOCK_FILE), thread_local=False)
     try:
+        entry.mkdir(parents=True, exist_ok=True)
         lock.acquire(timeout=0)
     except Timeout:
         _wait(ctx, entry, lock)
+    except OSError as exc:
+        raise ctx.error(ctx.uri, f"cannot write the cache entry {entry} "
+                                 f"({exc.strerror or exc}).") from None
     try:
         (entry / HOLDER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
         yield
