@@ -29,7 +29,8 @@ def providers_at(providers: Sequence[AssetMetadataProvider],
                                  offline=True)
         except AssetError:
             continue
-        bound.append(GitAssetMetadataProvider(provider.paths, provider.scope, commit))
+        bound.append(GitAssetMetadataProvider(provider.paths, provider.scope, commit,
+                                               provider.cache_dir))
     return bound
 
 
@@ -40,6 +41,6 @@ def lockfile_providers(path: Path, locations: Locations) -> tuple[
     user: list[AssetMetadataProvider] = []
     for entry in lockfile.read(path):
         paths = StorePaths(locations.root(entry.scope), entry.name)
-        provider = GitAssetMetadataProvider(paths, entry.scope, entry.commit)
+        provider = GitAssetMetadataProvider(paths, entry.scope, entry.commit, locations.cache)
         (system if entry.scope == "system" else user).append(provider)
     return system, user

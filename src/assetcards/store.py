@@ -73,10 +73,10 @@ class StandardAssetStore(AssetStore):
 
     @classmethod
     def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
-        system = root_providers(locations.system, "system")
+        system = root_providers(locations.system, "system", locations.cache)
         if bundled:
             system.append(PackageAssetMetadataProvider())
-        return cls(system, root_providers(locations.user, "user"))
+        return cls(system, root_providers(locations.user, "user", locations.cache))
 
     def add_file_metadata_provider(self, path: Path | str, user: bool = False) -> None:
         scope = "user" if user else "system"
@@ -248,12 +248,13 @@ def _duplicates(name: str, found: Sequence[Mapping[str, Any]]) -> list[Problem]:
     return problems
 
 
-def root_providers(root: Path, scope: str) -> list[AssetMetadataProvider]:
+def root_providers(root: Path, scope: str,
+                   cache_dir: Path | None = None) -> list[AssetMetadataProvider]:
     """The providers of one root: its loose card files, then each git store in it."""
     from .stores import git_store_providers
 
     providers: list[AssetMetadataProvider] = [FileAssetMetadataProvider(root, scope)]
-    providers.extend(git_store_providers(root, scope))
+    providers.extend(git_store_providers(root, scope, cache_dir))
     return providers
 
 

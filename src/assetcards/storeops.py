@@ -59,13 +59,13 @@ def add_store(
         existing = read_state(paths)
         if existing is not None:
             if existing.url == url and (ref is None or existing.ref == ref):
-                return Store(paths, existing), False
+                return Store(paths, existing, locations.cache), False
             raise StoreError(f"a store named {name!r} already exists ({existing.url}); remove "
                              "it first or choose another name")
         if paths.checkout.exists() or paths.checkout.is_symlink():
             raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
                              "away or choose another name")
-        return Store(paths, _clone(locations, paths, name, url, ref, scope)), True
+        return Store(paths, _clone(locations, paths, name, url, ref, scope), locations.cache), True
 
 
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
@@ -76,13 +76,14 @@ def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: st
         ref = ref or default_ref(repo, url)
         commit = fetch_ref(repo, url, ref)
         store = Store(paths, StoreState(name, scope, url, ref, commit, repo.tree_of(commit),
-                                        card_dir_at(repo, commit), added_at=time.time()))
+                                        card_dir_at(repo, commit), added_at=time.time()),
+                      locations.cache)
         cards = store.card_set(commit)
         others = [s.card_set() for s in list_stores(locations) if s.name != name]
         problems = validate(cards, others, manifest_at(repo, commit))
         if problems:
             raise problems_error(name, commit, problems)
-        return move_pin(paths, store.state, commit, len(cards.docs))
+        return move_pin(store, commit, len(cards.docs))
     except BaseException:
         shutil.rmtree(paths.git_dir, ignore_errors=True)
         if not paths.state_file.exists():
@@ -128,17 +129,17 @@ def pin_store(
         state = read_state(paths)
         if state is None:
             raise StoreError(f"store {name!r} was removed by another process")
-        store = Store(paths, state)
+        store = Store(paths, state, locations.cache)
         commit = resolve_rev(store.repo, state.url, rev)
         cards = store.card_set(commit)
         others = [s.card_set() for s in list_stores(locations) if s.paths != paths]
         problems = validate(cards, others, manifest_at(store.repo, commit))
         if problems:
             raise problems_error(name, commit, problems)
-        new_state = move_pin(paths, state, commit, len(cards.docs))
+        new_state = move_pin(store, commit, len(cards.docs))
         new_state = replace(new_state, held=rev)
         write_state(paths, new_state)
-        return Store(paths, new_state)
+        return Store(paths, new_state, locations.cache)
 
 
 def unpin_store(

@@ -16,6 +16,7 @@ reachable by a ref (so `git gc` and an upstream force-push cannot take it away).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from .errors import (
 )
 from .fsutil import atomic_write_json, replace_dir
 from .git import Repo, check_ref, check_url, is_oid
+from .index import TreeIndex, build_index, index_name, open_index
 from .locations import STATE_DIR, Locations, scopes_for
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .parse import is_card_path
@@ -120,11 +122,14 @@ class StorePaths:
 
 @dataclass
 class Store:
-    """A git store: where it lives and its state as last read."""
+    """A git store: where it lives and its state as last read. CACHE_DIR is the user's cache,
+    where indexes go when the store's own directory cannot be written."""
 
     paths: StorePaths
     state: StoreState
+    cache_dir: Path | None = None
     _card_sets: dict[str, CardSet] = field(default_factory=dict, repr=False)
+    _indexes: dict[str, TreeIndex | None] = field(default_factory=dict, repr=False)
 
     @property
     def name(self) -> str:
@@ -147,8 +152,48 @@ class Store:
     def card_set(self, commit: str | None = None) -> CardSet:
         commit = commit or self.state.commit
         if commit not in self._card_sets:
-            self._card_sets[commit] = CardSet(self.name, self.source(commit).parse())
+            index = self.index(commit)
+            files = index.files() if index is not None else self.source(commit).parse()
+            self._card_sets[commit] = CardSet(self.name, files)
         return self._card_sets[commit]
+
+    def index_dirs(self) -> list[Path]:
+        dirs = [self.paths.state_dir / "index" / self.name]
+        if self.cache_dir is not None:
+            dirs.append(self.cache_dir / "index")
+        return dirs
+
+    def index(self, commit: str | None = None) -> TreeIndex | None:
+        """The index of COMMIT's cards (default: the pin), built now if nobody has yet (reusing
+        the pin's parse of unchanged files); None if it cannot be written anywhere."""
+        commit = commit or self.state.commit
+        if commit in self._indexes:
+            return self._indexes[commit]
+        if commit == self.state.commit and self.state.tree:
+            tree, card_dir = self.state.tree, self.state.card_dir
+        else:
+            tree, card_dir = self.repo.tree_of(commit), card_dir_at(self.repo, commit)
+        source = TreeSource(self.repo, commit, card_dir, base_dir=self.paths.checkout)
+        name = index_name(tree, card_dir)
+        index = open_index(name, self.index_dirs(), source)
+        if index is None:
+            reuse = [] if commit == self.state.commit else [self.index()]
+            try:
+                index = build_index(name, self.index_dirs(), source,
+                                    [r for r in reuse if r is not None])
+            except OSError:
+                index = None
+        self._indexes[commit] = index
+        return index
+
+    def prune_indexes(self, keep: Sequence[str]) -> None:
+        """Remove this store's own index files except those of the commits in KEEP."""
+        wanted = {index_name(self.repo.tree_of(c), card_dir_at(self.repo, c)) for c in keep}
+        directory = self.paths.state_dir / "index" / self.name
+        with contextlib.suppress(OSError):
+            for path in directory.iterdir():
+                if path.name not in wanted:
+                    path.unlink()
 
 
 # -- reading state ----------------------------------------------------------------------------
@@ -187,7 +232,7 @@ def list_stores(locations: Locations, scope: str = "all") -> list[Store]:
             paths = StorePaths(root, name)
             state = read_state(paths)
             if state is not None:
-                stores.append(Store(paths, state))
+                stores.append(Store(paths, state, locations.cache))
     return stores
 
 
@@ -357,12 +402,13 @@ def repair_checkout(store: Store) -> bool:
     return True
 
 
-def move_pin(paths: StorePaths, state: StoreState, commit: str, cards: int) -> StoreState:
-    """Pin the store at COMMIT: keep it reachable, put its files in place, then switch the
-    state file in one atomic step. Returns the new state."""
-    repo = Repo(paths.git_dir)
+def move_pin(store: Store, commit: str, cards: int) -> StoreState:
+    """Pin STORE at COMMIT: keep it reachable, put its files and its index in place, then
+    switch the state file in one atomic step. Returns the new state."""
+    paths, state, repo = store.paths, store.state, store.repo
     keep_commit(repo, commit)
     card_dir = card_dir_at(repo, commit)
+    store.index(commit)  # usually built already, by the validation of COMMIT
     materialize(paths, repo, commit, card_dir)
     repo.update_ref(PINNED_REF, commit)
     new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
@@ -370,17 +416,20 @@ def move_pin(paths: StorePaths, state: StoreState, commit: str, cards: int) -> S
                         previous_commit=state.commit if state.commit != commit else
                         state.previous_commit)
     write_state(paths, new_state)
+    store.prune_indexes([c for c in (commit, new_state.previous_commit) if c])
     return new_state
 
 
 # -- what the library reads -------------------------------------------------------------------
 
 
-def git_store_providers(root: Path, scope: str) -> list[AssetMetadataProvider]:
+def git_store_providers(root: Path, scope: str,
+                        cache_dir: Path | None = None) -> list[AssetMetadataProvider]:
     """One provider per git store under ROOT, reading each at its pinned commit."""
     from .gitprovider import GitAssetMetadataProvider
 
-    return [GitAssetMetadataProvider(StorePaths(root, name), scope) for name in store_names(root)]
+    return [GitAssetMetadataProvider(StorePaths(root, name), scope, cache_dir=cache_dir)
+            for name in store_names(root)]
 
 
 def tracked_card_sets(locations: Locations, exclude: Sequence[str] = ()) -> list[CardSet]:

@@ -124,7 +124,7 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
         if state is None:
             return SyncResult(store.name, store.scope, REMOVED,
                               message="removed by another process")
-        store = Store(paths, state)
+        store = Store(paths, state, store.cache_dir)
         result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
         if repair_checkout(store):
             result.message = "restored the checkout of the pinned commit"
@@ -172,7 +172,7 @@ def _update(store: Store, tip: str, others: list[CardSet], result: SyncResult) -
         return result
     old_cards = store.card_set()
     result.added, result.changed, result.removed = card_changes(old_cards, new_cards)
-    move_pin(store.paths, store.state, tip, len(new_cards.docs))
+    move_pin(store, tip, len(new_cards.docs))
     result.status = UPDATED
     result.new = tip
     return result
@@ -248,13 +248,14 @@ def _pin_locked(locations: Locations, entry: LockedStore, options: SyncOptions) 
                                repo.tree_of(entry.commit), card_dir_at(repo, entry.commit),
                                added_at=time.time())
         result = SyncResult(entry.name, entry.scope, UNCHANGED, old, entry.commit)
-        store = Store(paths, state)
+        store = Store(paths, state, locations.cache)
         if old != entry.commit or checkout_commit(paths) != entry.commit:
             cards = store.card_set(entry.commit)
             if old is not None:
                 result.added, result.changed, result.removed = card_changes(store.card_set(),
                                                                             cards)
-            move_pin(paths, replace(state, ref=entry.ref), entry.commit, len(cards.docs))
+            move_pin(Store(paths, replace(state, ref=entry.ref), locations.cache), entry.commit,
+                     len(cards.docs))
             result.status = UPDATED if old is not None else ADDED
         if options.on_done is not None:
             options.on_done(result)

@@ -1,0 +1,194 @@
+"""Parse once per commit: an index of a tree's cards, kept on disk and reused.
+
+A tree's cards never change, so what was parsed for it is written once to a small SQLite file
+named by the tree id (and card directory) and never modified again; readers open it with
+`immutable=1`, which takes no lock. A cold lookup of one card reads one row, not the store.
+Building the index of a new tree reuses the parse of every blob the previous tree's index
+already holds (blob ids are content hashes), so a sync parses only the files that changed.
+
+The index lives beside the store (ROOT/.assetcards/index) when the writer can write there, and
+in the user's cache otherwise (a system store read by a user). A damaged or truncated file is
+detected (SQLite errors, a missing completion mark) and rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import yaml
+
+from .errors import Problem
+from .parse import CardDoc, ParsedFile
+from .sources import SourceFile, TreeSource, parse_files
+
+FORMAT = "1"
+
+
+def _version_tag() -> str:
+    from . import __version__
+
+    return f"{FORMAT}/{__version__}/{yaml.__version__}"
+
+
+def index_name(tree: str, card_dir: str) -> str:
+    digest = hashlib.sha256(f"{_version_tag()}\0{card_dir}".encode()).hexdigest()[:12]
+    return f"{tree}-{digest}.sqlite"
+
+
+def entry_of(parsed: ParsedFile) -> str | None:
+    """A file's parse as JSON, or None when JSON cannot carry it exactly (a date, a
+    non-string key): such a file is parsed again from its blob when asked for."""
+    entry = {
+        "cards": [[d.name, d.metadata, d.line, d.col, d.key_lines] for d in parsed.cards],
+        "problems": [[p.line, p.col, p.card, p.message, p.key, p.code] for p in parsed.problems],
+    }
+    try:
+        text = json.dumps(entry, separators=(",", ":"), allow_nan=False)
+        if json.loads(text) != entry:
+            return None
+    except (TypeError, ValueError):
+        return None
+    return text
+
+
+def parsed_of(entry: str, file: str) -> ParsedFile:
+    data = json.loads(entry)
+    cards = [CardDoc(name, metadata, file, line, col, key_lines)
+             for name, metadata, line, col, key_lines in data["cards"]]
+    problems = [Problem(file, line, col, card, message, key, code)
+                for line, col, card, message, key, code in data["problems"]]
+    return ParsedFile(file, cards, problems)
+
+
+class TreeIndex:
+    """A read-only view of one tree's index file."""
+
+    def __init__(self, path: Path, source: TreeSource) -> None:
+        self.path = path
+        self.source = source
+        uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
+        self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'complete'").fetchone()
+        if row is None or row[0] != _version_tag():
+            self.close()
+            raise sqlite3.DatabaseError("index is incomplete or from another version")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def lookup(self, name: str) -> list[CardDoc]:
+        rows = self._db.execute(
+            "SELECT f.path, f.oid, f.entry, n.pos FROM names n JOIN files f ON f.path = n.path "
+            "WHERE n.name = ? ORDER BY f.path, n.pos", (name,)).fetchall()
+        return [self._file(path, oid, entry).cards[pos] for path, oid, entry, pos in rows]
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT DISTINCT name FROM names ORDER BY name")]
+
+    def duplicate_names(self) -> list[str]:
+        rows = self._db.execute("SELECT name FROM names GROUP BY name HAVING COUNT(*) > 1 "
+                                "ORDER BY name")
+        return [r[0] for r in rows]
+
+    def problems(self) -> list[Problem]:
+        rows = self._db.execute("SELECT path, oid, entry FROM files WHERE bad = 1").fetchall()
+        return [p for path, oid, entry in rows for p in self._file(path, oid, entry).problems]
+
+    def files(self) -> list[ParsedFile]:
+        rows = self._db.execute("SELECT path, oid, entry FROM files ORDER BY path").fetchall()
+        return [self._file(path, oid, entry) for path, oid, entry in rows]
+
+    def entries(self) -> dict[str, str]:
+        """blob id -> entry, for reuse by the index of another tree."""
+        rows = self._db.execute("SELECT oid, entry FROM files WHERE entry IS NOT NULL")
+        return dict(rows.fetchall())
+
+    def _file(self, path: str, oid: str, entry: str | None) -> ParsedFile:
+        if entry is not None:
+            return parsed_of(entry, path)
+        return parse_files(self.source, [SourceFile(path, oid)])[0]
+
+
+def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]]) -> None:
+    """Write an index file atomically: built under a temporary name, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        db = sqlite3.connect(tmp)
+        try:
+            db.executescript(
+                "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;"
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);"
+                "CREATE TABLE files (path TEXT PRIMARY KEY, oid TEXT, entry TEXT, bad INTEGER);"
+                "CREATE TABLE names (name TEXT, path TEXT, pos INTEGER);")
+            db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
+                           ((f.path, f.key, entry_of(p), 1 if p.problems else 0)
+                            for f, p in parsed))
+            db.executemany("INSERT INTO names VALUES (?, ?, ?)",
+                           ((d.name, f.path, pos) for f, p in parsed
+                            for pos, d in enumerate(p.cards)))
+            db.execute("CREATE INDEX names_by_name ON names (name)")
+            db.execute("INSERT INTO meta VALUES ('complete', ?)", (_version_tag(),))
+            db.commit()
+        finally:
+            db.close()
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def parse_reusing(source: TreeSource, files: Sequence[SourceFile],
+                  known: dict[str, str]) -> list[tuple[SourceFile, ParsedFile]]:
+    """Parse FILES, taking the parse of every blob id in KNOWN instead of parsing it again."""
+    fresh = [f for f in files if f.key not in known]
+    parsed = {p.file: p for p in parse_files(source, fresh)}
+    out = []
+    for f in files:
+        if f.key in known:
+            out.append((f, parsed_of(known[f.key], f.path)))
+        elif f.path in parsed:
+            out.append((f, parsed[f.path]))
+    return out
+
+
+def open_index(name: str, dirs: Iterable[Path], source: TreeSource) -> TreeIndex | None:
+    """The first readable index called NAME in DIRS; a damaged one is removed if we can."""
+    for directory in dirs:
+        path = directory / name
+        if not path.exists():
+            continue
+        try:
+            return TreeIndex(path, source)
+        except sqlite3.Error:
+            with contextlib.suppress(OSError):
+                path.unlink()
+    return None
+
+
+def build_index(name: str, dirs: Sequence[Path], source: TreeSource,
+                reuse: Iterable[TreeIndex] = ()) -> TreeIndex:
+    """Parse SOURCE (reusing what REUSE already parsed) and write its index to the first of
+    DIRS that can be written."""
+    known: dict[str, str] = {}
+    for other in reuse:
+        with contextlib.suppress(sqlite3.Error):
+            known.update(other.entries())
+    parsed = parse_reusing(source, source.list_files(), known)
+    last_error: OSError | None = None
+    for directory in dirs:
+        try:
+            write_index(directory / name, parsed)
+            return TreeIndex(directory / name, source)
+        except (OSError, sqlite3.OperationalError) as exc:
+            last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
+    raise last_error or OSError("no directory to write the index to")
+

@@ -1,0 +1,137 @@
+"""The per-tree card index: hits need no git, a sync makes a new one, damage is rebuilt."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from assetcards.gitprovider import GitAssetMetadataProvider
+from assetcards.index import entry_of, index_name, parse_reusing
+from assetcards.locations import Locations
+from assetcards.parse import ParsedFile, parse_file
+from assetcards.store import StandardAssetStore
+from assetcards.storeops import add_store
+from assetcards.stores import Store, get_store
+from assetcards.sync import sync_stores
+from tests.gitutil import commit_files, push
+from tests.storeutil import CARDS, card_upstream, model
+
+
+def _index_files(store: Store) -> list[str]:
+    return sorted(p.name for p in (store.paths.state_dir / "index" / store.name).iterdir())
+
+
+def test_add_writes_the_index_beside_the_store(tmp_path: Path, locations: Locations) -> None:
+    bare, _ = card_upstream(tmp_path, {"a.yaml": model("alpha")})
+    store, _ = add_store(locations, "team", str(bare))
+    assert _index_files(store) == [index_name(store.state.tree, store.state.card_dir)]
+
+
+def test_a_hit_reads_no_git_object(tmp_path: Path, locations: Locations) -> None:
+    bare, _ = card_upstream(tmp_path, {"a.yaml": model("alpha", description="indexed")})
+    store, _ = add_store(locations, "team", str(bare))
+    shutil.rmtree(store.paths.git_dir / "objects")  # nothing left for git to read
+    provider = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
+    assert provider.get_names() == ["alpha"]
+    assert provider.get_metadata("alpha")["description"] == "indexed"
+
+
+def test_sync_makes_a_new_index_and_keeps_the_previous_one(tmp_path: Path,
+                                                           locations: Locations) -> None:
+    bare, work = card_upstream(tmp_path, {"a.yaml": model("alpha", description="one")})
+    add_store(locations, "team", str(bare))
+    for text in ("two", "three"):
+        commit_files(work, {"cards/a.yaml": model("alpha", description=text)})
+        push(work)
+        sync_stores(locations)
+    store = get_store(locations, "team")
+    prev_tree = store.repo.tree_of(store.state.previous_commit or "")
+    assert _index_files(store) == sorted([index_name(store.state.tree, "cards"),
+                                          index_name(prev_tree, "cards")])
+    card = StandardAssetStore.from_locations(locations, bundled=False).retrieve_card("alpha")
+    assert card.field("description").as_string() == "three"
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a database at all" * 100, "truncate"])
+def test_a_damaged_index_is_detected_and_rebuilt(tmp_path: Path, locations: Locations,
+                                                 damage: bytes | str) -> None:
+    bare, _ = card_upstream(tmp_path, {f"c{i}.yaml": model(f"card{i}") for i in range(200)})
+    store, _ = add_store(locations, "team", str(bare))
+    [name] = _index_files(store)
+    path = store.paths.state_dir / "index" / "team" / name
+    if damage == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        assert isinstance(damage, bytes)
+        path.write_bytes(damage)
+    provider = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
+    assert provider.get_metadata("card150")["name"] == "card150"
+    assert len(provider.get_names()) == 200
+    fresh = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
+    assert fresh.get_metadata("card7")["name"] == "card7"
+
+
+def test_building_a_new_tree_reuses_parses_of_unchanged_blobs(tmp_path: Path,
+                                                              locations: Locations) -> None:
+    bare, work = card_upstream(tmp_path, {"a.yaml": model("alpha"), "b.yaml": model("beta")})
+    store, _ = add_store(locations, "team", str(bare))
+    source = store.source()
+    files = source.list_files()
+    a_blob = [f.key for f in files if f.path == "cards/a.yaml"][0]
+    marked = entry_of(parse_file(model("from-the-old-index").encode(), "x"))
+    assert marked is not None
+    result = parse_reusing(source, files, {a_blob: marked})
+    assert [(f.path, [d.name for d in p.cards]) for f, p in result] == [
+        ("cards/a.yaml", ["from-the-old-index"]), ("cards/b.yaml", ["beta"])]
+
+
+def test_values_json_cannot_carry_are_parsed_again_from_the_blob(tmp_path: Path,
+                                                                 locations: Locations) -> None:
+    text = model("alpha") + "released: 2024-05-01\n"
+    assert entry_of(parse_file(text.encode(), "x")) is None
+    bare, _ = card_upstream(tmp_path, {"a.yaml": text})
+    store, _ = add_store(locations, "team", str(bare))
+    provider = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
+    assert provider.get_metadata("alpha")["released"] == datetime.date(2024, 5, 1)
+
+
+def test_round_trip_of_an_entry_keeps_lines_and_problems() -> None:
+    parsed = parse_file(b"name: a\nx: 1\n---\n- not a card\n", "f.yaml")
+    entry = entry_of(parsed)
+    assert entry is not None
+    from assetcards.index import parsed_of
+
+    again = parsed_of(entry, "f.yaml")
+    assert again == ParsedFile("f.yaml", parsed.cards, parsed.problems)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to read as another user")
+def test_read_only_store_indexes_into_the_readers_cache(tmp_path: Path) -> None:
+    if shutil.which("setpriv") is None:
+        pytest.skip("setpriv is not available")
+    base = Path("/tmp") / f"assetcards-idx-{os.getpid()}-{tmp_path.name}"
+    base.mkdir(mode=0o755)
+    try:
+        bare, _ = card_upstream(base, {"a.yaml": model("alpha")})
+        env = dict(os.environ, FAIRSEQ2_ASSET_DIR=str(base / "system"),
+                   FAIRSEQ2_USER_ASSET_DIR=str(base / "reader-user"),
+                   FAIRSEQ2_CACHE_DIR=str(base / "reader-cache"), HOME=str(base))
+        subprocess.run([CARDS, "store", "add", "--system", "shared", str(bare)], env=env,
+                       check=True, capture_output=True)
+        shutil.rmtree(base / "system" / ".assetcards" / "index")  # as after an older version
+        (base / "reader-cache").mkdir()
+        os.chown(base / "reader-cache", 65534, 65534)
+        result = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", CARDS, "show",
+             "alpha"], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert [p.suffix for p in (base / "reader-cache" / "index").iterdir()] == [".sqlite"]
+        assert not (base / "system" / ".assetcards" / "index").exists()
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
