@@ -20,7 +20,9 @@ from .errors import (
     AssetMetadataError,
     AssetNotFoundError,
     BaseCycleError,
+    DownloadError,
     DuplicateCardError,
+    ModelLoadError,
     Problem,
 )
 from .providers import (
@@ -45,15 +47,24 @@ __all__ = [
     "AssetNotFoundError",
     "AssetStore",
     "BaseCycleError",
+    "Checkpoint",
+    "DownloadError",
+    "DownloadOptions",
     "DuplicateCardError",
     "FileAssetMetadataProvider",
     "InProcAssetMetadataProvider",
+    "ModelLoadError",
+    "ModelLoader",
     "PackageAssetMetadataProvider",
     "Problem",
     "Provenance",
     "StandardAssetStore",
     "asset_store",
     "default_asset_store",
+    "download_checkpoint",
+    "fetch_checkpoint",
+    "load_model",
+    "register_model_family",
     "retrieve_card",
 ]
 
@@ -63,7 +74,23 @@ def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     return default_asset_store().retrieve_card(name, **kwargs)
 
 
+# Checkpoints and models load on first use: they import HTTP and (later) torch.
+_LAZY = {
+    "Checkpoint": "download",
+    "DownloadOptions": "download",
+    "download_checkpoint": "download",
+    "fetch_checkpoint": "download",
+    "ModelLoader": "loader",
+    "load_model": "loader",
+    "register_model_family": "loader",
+}
+
+
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
         return default_asset_store()
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"assetcards.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'assetcards' has no attribute {name!r}")
