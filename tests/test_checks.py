@@ -181,3 +181,4 @@ def test_check_push_reports_a_removed_base(tmp_path: Path, locations: Locations)
     assert [p.format() for p in report.problems] == [
         f"{new[:12]}:cards/m.yaml:2:1: m: base card 'fam' does not exist here or in any "
         "tracked store"]
+

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from .conftest import REPO_ROOT
-from .gitutil import git, make_repo
+from .gitutil import git, make_repo, make_upstream
 
 CARDS = shutil.which("cards") or str(Path(sys.executable).parent / "cards")
 BAD = "name: b\nbase: nope\n"
@@ -113,3 +113,17 @@ def test_hooks_install_refuses_a_foreign_hook(tmp_path: Path) -> None:
     assert result.returncode == 1 and "is not an assetcards hook; use --force" in result.stderr
     assert cards(tmp_path, "hooks", "install", "--repo", str(repo), "--force").returncode == 0
     assert (repo / ".git" / "hooks" / "pre-commit.legacy").read_text() == "#!/bin/sh\necho mine\n"
+
+
+def test_names_are_checked_against_tracked_stores_but_not_a_checkout_of_them(
+        tmp_path: Path) -> None:
+    bare, work = make_upstream(tmp_path, {"cards/s.yaml": "name: shared\n"})
+    added = cards(tmp_path, "store", "add", "team", f"file://{bare}")
+    assert added.returncode == 0, added.stderr
+    ok = cards(work, "validate")  # a clone of the tracked store: not its own duplicate
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    other = make_repo(tmp_path / "other", {"cards/x.yaml": "name: shared\n"})
+    result = cards(other, "validate")
+    assert result.stdout == ("cards/x.yaml:1:1: shared: duplicate card name 'shared': also "
+                             "defined in team: cards/s.yaml:1\n")
+    assert cards(other, "validate", "--no-tracked").returncode == 0

@@ -268,6 +268,28 @@ def _repo_head_set(repo: Repo, label: str, cache: ParseCache | None,
     return CardSet(label, target.primary.files)
 
 
+def own_locations(root: Path) -> list[str]:
+    """ROOT and the URLs of its remotes, in the spellings a tracked store may record: a
+    checkout of a tracked store is not compared with that store (every name would collide)."""
+    spellings = [str(root), str(root.resolve()), root.resolve().as_uri()]
+    repo = Repo(root)
+    if repo.exists():
+        result = repo.run("config", "--get-regexp", r"^remote\..*\.url$", check=False)
+        for line in result.stdout.decode("utf-8", "replace").splitlines():
+            url = line.split(None, 1)[1].strip() if " " in line else ""
+            if not url:
+                continue
+            if url.startswith("file://"):
+                url = url[len("file://"):]
+            if not _looks_like_url(url):  # a local path: also as a file:// URL
+                local = (root / url).resolve()
+                url = str(local)
+                spellings += [local.as_uri(), local.as_uri() + "/"]
+            bare = url.rstrip("/").removesuffix(".git")
+            spellings += [url, bare, bare + ".git", bare + "/"]
+    return list(dict.fromkeys(spellings))
+
+
 def against_sets(target: Target, specs: Sequence[str], locations: Locations,
                  use_tracked: bool = True, cache: ParseCache | None = None) -> list[CardSet]:
     """The card sets TARGET's names must not collide with: every store tracked here, the
@@ -276,7 +298,7 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
 
     sets: list[CardSet] = []
     if use_tracked:
-        exclude = [str(target.root)] if target.root is not None else []
+        exclude = own_locations(target.root) if target.root is not None else []
         sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
     known = {s.label for s in sets}
     wanted = list(target.manifest.against if target.manifest else ()) + list(specs)
