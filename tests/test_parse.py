@@ -347,3 +347,19 @@ def test_directory_scan_skips_hidden_directories_and_store_checkouts(tmp_path: P
     parsed = DirectorySource(tmp_path).parse()
     assert sorted(p.file for p in parsed) == ["family/sub.yml", "top.yaml"]
     assert sorted(c.name for p in parsed for c in p.cards) == ["sub", "top"]
+
+
+def test_a_field_given_twice_is_a_problem_at_its_second_line() -> None:
+    result = parse_file(b"name: a\ncheckpoint: x.pt\ndescription: d\ncheckpoint: y.pt\n",
+                        "cards/a.yaml")
+    assert result.cards == []
+    assert [p.format() for p in result.problems] == [
+        "cards/a.yaml:4:1: a: field 'checkpoint' is given twice (first on line 2); YAML would "
+        "keep only the last"]
+
+
+def test_many_cards_in_one_file_parse_without_the_depth_scan() -> None:
+    text = "".join(f"---\nname: c{i}\nmodel_family: f\nmodel_arch: a\ncheckpoint: c.pt\n"
+                   for i in range(300)).encode()
+    result = parse_file(text, "many.yaml")
+    assert len(result.cards) == 300 and result.problems == []

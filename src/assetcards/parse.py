@@ -22,8 +22,11 @@ MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
 MAX_EXPANDED_NODES = 100_000
 MAX_NAME_LENGTH = 200
-# Each level of nesting starts with one of these indicators, so a file with no more of them
-# than MAX_DEPTH cannot nest too deep and the event-level depth scan is skipped.
+# Each level of nesting starts with one of these indicators, so a document cannot nest deeper
+# than the number of them in its file. libyaml's composer recurses in C and crashes somewhere
+# past 10,000 levels; a file with fewer indicators than _COMPOSER_SAFE_DEPTH is composed
+# without the (costly) event-level depth scan, and MAX_DEPTH is then enforced on the value.
+_COMPOSER_SAFE_DEPTH = 2000
 _NESTING_INDICATORS = (b"[", b"{", b"- ", b"-\t", b"-\n", b"-\r", b"? ", b"?\t", b"?\n", b"?\r",
                        b": ", b":\t", b":\n", b":\r")
 
@@ -142,6 +145,9 @@ def _card_from_node(
         kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
         return None, [Problem(file, line, col, message=f"document is {kind}, not a mapping (a card "
                               "is a mapping of fields)", code="not-mapping")]
+    depth_problem = _too_deep(node, file)
+    if depth_problem is not None:
+        return None, [depth_problem]
     try:
         value = loader.construct_document(node)
     except yaml.YAMLError as exc:
@@ -158,6 +164,11 @@ def _card_from_node(
     for key_node, _ in node.value:
         key_line, key_col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
         if key_node.tag == _STR_TAG:
+            if key_node.value in key_lines:
+                problems.append(Problem(
+                    file, key_line, key_col, message=f"field {key_node.value!r} is given twice "
+                    f"(first on line {key_lines[key_node.value]}); YAML would keep only the last",
+                    key=key_node.value, code="duplicate-key"))
             key_lines.setdefault(key_node.value, key_line)
             key_cols.setdefault(key_node.value, key_col)
         elif key_node.tag != _MERGE_TAG:
@@ -223,9 +234,24 @@ def _may_nest_deeply(data: bytes) -> bool:
     count = 0
     for indicator in _NESTING_INDICATORS:
         count += data.count(indicator)
-        if count > MAX_DEPTH:
+        if count > _COMPOSER_SAFE_DEPTH:
             return True
     return False
+
+
+def _too_deep(root: Node, file: str) -> Problem | None:
+    """The first node nested deeper than MAX_DEPTH, as a problem (iterative: no recursion)."""
+    stack: list[tuple[Node, int]] = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            mark = node.start_mark
+            return Problem(file, mark.line + 1, mark.column + 1,
+                           message=f"nested deeper than {MAX_DEPTH} levels", code="too-deep")
+        for child in _children(node):
+            if isinstance(child, (MappingNode, SequenceNode)):
+                stack.append((child, depth + 1))
+    return None
 
 
 def _depth_problem(data: bytes, file: str) -> Problem | None:
