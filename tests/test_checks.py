@@ -129,21 +129,23 @@ def test_check_push_reports_each_new_commit(tmp_path: Path, locations: Locations
         "tracked store"]
 
 
-def test_parse_cache_gives_what_a_fresh_parse_gives(tmp_path: Path, locations: Locations,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(checks, "CACHE_WRITE_THRESHOLD", 1)
+def test_parse_cache_gives_what_a_fresh_parse_gives(tmp_path: Path,
+                                                    locations: Locations) -> None:
     files: dict[str, str | bytes] = {f"cards/c{i}.yaml": f"name: c{i}\nx: {i}\n"
                                      for i in range(5)}
-    files["cards/date.yaml"] = "name: d\nwhen: 2024-01-01\n"  # not JSON: never cached
+    files["cards/date.yaml"] = "name: d\nwhen: 2024-01-01\n"  # not JSON: parsed each time
     files["cards/bad.yaml"] = "name: [\n"
     repo = make_repo(tmp_path / "r", files)
-    cache = checks.ParseCache.for_repo(locations, repo)
-    first = checks.rev_target(repo, "HEAD", cache).primary.files
-    cache.save()
-    again = checks.ParseCache.for_repo(locations, repo)
-    assert len(again.entries) == 6
-    second = checks.rev_target(repo, "HEAD", again).primary.files
-    assert second == first and again.fresh == {}  # the date card was parsed again
+    fresh = checks.rev_target(repo, "HEAD").primary.files
+    first = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations, repo))
+    assert [p.suffix for p in (locations.cache / "index").iterdir()] == [".sqlite"]
+    again = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations, repo))
+    assert first.primary.files == fresh
+    assert again.primary.files == fresh
+    (repo / "cards" / "c0.yaml").write_text("name: c0\nx: changed\n")
+    git(repo, "add", "-A")
+    staged = checks.staged_target(repo, checks.ParseCache.for_repo(locations, repo))
+    assert staged.primary.files == checks.staged_target(repo).primary.files
 
 
 def test_output_formats() -> None:

@@ -5,12 +5,13 @@ files whose problems are reported (the rest of the store is context: names, base
 manifest, and the other stores whose names must not collide (`--against`, the manifest's
 `against` list and every store tracked on this machine).
 
-Cards read from git are parsed through a cache keyed by blob id (content hashes, so a cached
-result is never stale): a pre-commit hook in a store of 10,000 cards parses only what changed.
+Cards read from git go through the tree indexes of index.py (keyed by tree and blob ids, so
+never stale): a pre-commit hook in a store of 10,000 cards parses only what changed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -21,21 +22,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from . import __version__
 from .errors import AssetNotFoundError, Problem
 from .git import Repo, TreeEntry, check_url
+from .index import TreeIndex, build_index, index_name, open_index, parse_reusing
 from .locations import Locations
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
-from .parse import CARD_SUFFIXES, CardDoc, ParsedFile, is_card_path
-from .sources import DirectorySource, IndexSource, SourceFile, TreeSource
+from .parse import CARD_SUFFIXES, ParsedFile, is_card_path
+from .sources import DirectorySource, IndexSource, SourceFile, TreeSource, card_files
 from .validate import CardSet, validate
 
 _NULL_OID = "0" * 40
-# Entries written to the parse cache only when at least this many files were parsed afresh: a
-# hook run that parsed one changed card does not rewrite a cache of 10,000 entries.
-CACHE_WRITE_THRESHOLD = 16
 
 
 @dataclass
@@ -165,22 +161,15 @@ def _manifest_at(repo: Repo, entries: Sequence[TreeEntry]) -> Manifest | None:
     return None
 
 
-def _card_files(entries: Sequence[TreeEntry], card_dir: str) -> list[SourceFile]:
-    """Regular files (not symlinks or submodules) under CARD_DIR that are card paths."""
-    prefix = card_dir + "/" if card_dir else ""
-    return [SourceFile(e.path, e.oid, e.size) for e in entries
-            if e.path.endswith(CARD_SUFFIXES) and e.path.startswith(prefix)
-            and e.mode in ("100644", "100755")
-            and not e.path.startswith(".") and "/." not in e.path]  # as is_card_path
-
-
 def _git_target(repo: Repo, entries: Sequence[TreeEntry], label: str,
-                cache: ParseCache | None) -> Target:
+                cache: ParseCache | None, commit: str | None = None) -> Target:
+    """The cards among ENTRIES (a commit's tree when COMMIT is given, else the index)."""
     manifest = _manifest_at(repo, entries)
     card_dir = _card_dir(manifest, any(e.path.startswith("cards/") for e in entries))
-    files = _card_files(entries, card_dir)
+    files = card_files(entries, card_dir)
     source = IndexSource(repo, card_dir)
-    parsed = cache.parse(source, files) if cache is not None else source_parse(source, files)
+    parsed = (cache.parse(source, files, commit) if cache is not None
+              else source_parse(source, files))
     return Target(CardSet(label, parsed), manifest, None, repo.path, repo)
 
 
@@ -223,7 +212,7 @@ def rev_target(root: Path, rev: str, cache: ParseCache | None = None) -> Target:
     commit = repo.resolve(rev)
     if commit is None:
         raise AssetNotFoundError(f"revision {rev!r} does not name a commit in {repo.path}")
-    return _git_target(repo, repo.ls_tree(commit), commit[:12], cache)
+    return _git_target(repo, repo.ls_tree(commit), commit[:12], cache, commit)
 
 
 def _is_bare(path: Path) -> bool:
@@ -264,7 +253,7 @@ def _repo_head_set(repo: Repo, label: str, cache: ParseCache | None,
     commit = repo.resolve(rev)
     if commit is None:
         raise AssetNotFoundError(f"store {label!r} has no commit at {rev}")
-    target = _git_target(repo, repo.ls_tree(commit), label, cache)
+    target = _git_target(repo, repo.ls_tree(commit), label, cache, commit)
     return CardSet(label, target.primary.files)
 
 
@@ -346,7 +335,7 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
             continue
         for commit, parent in repo.new_commits(new):
             entries = repo.ls_tree(commit)
-            target = _git_target(repo, entries, commit[:12], cache)
+            target = _git_target(repo, entries, commit[:12], cache, commit)
             if parent is not None:
                 before = {e.path: e.oid for e in repo.ls_tree(parent)}
                 now = {e.path: e.oid for e in entries}
@@ -368,88 +357,42 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
 
 
 class ParseCache:
-    """What parsing a blob gave, keyed by blob id, in one JSON file per repository. An entry
-    is kept only if it survives a JSON round trip unchanged (a card holding a date or a
-    non-string key is parsed afresh each time), so a cached result equals a fresh parse."""
+    """Earlier parses, reused through the tree indexes of index.py in the cache directory:
+    a commit's cards are parsed once, and the staged cards (or another commit) reuse the parse
+    of every blob HEAD's index holds. Blob ids are content hashes, so nothing is ever stale."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.entries: dict[str, Any] = {}
-        self.fresh: dict[str, Any] = {}
-        self.used: set[str] = set()
-        try:
-            data = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            data = None
-        if isinstance(data, dict) and data.get("version") == self.version():
-            entries = data.get("entries")
-            if isinstance(entries, dict):
-                self.entries = entries
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
 
     @classmethod
-    def for_repo(cls, locations: Locations, repo_path: Path) -> ParseCache:
-        digest = hashlib.sha256(str(repo_path.resolve()).encode()).hexdigest()[:20]
-        return cls(locations.cache / "parsed" / f"{digest}.json")
+    def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
+        return cls(locations.cache / "index")
 
-    @staticmethod
-    def version() -> str:
-        return f"1/{__version__}/{yaml.__version__}"
+    def index(self, repo: Repo, commit: str, card_dir: str,
+              reuse: TreeIndex | None = None) -> TreeIndex | None:
+        """COMMIT's index, built now if nobody has yet; None if the cache is not writable."""
+        source = TreeSource(repo, commit, card_dir)
+        name = index_name(repo.tree_of(commit), card_dir)
+        found = open_index(name, [self.directory], source)
+        if found is None:
+            with contextlib.suppress(OSError):
+                found = build_index(name, [self.directory], source, [reuse] if reuse else [])
+        return found
 
-    def parse(self, source: IndexSource | TreeSource,
-              files: Sequence[SourceFile]) -> list[ParsedFile]:
-        results: dict[str, ParsedFile] = {}
-        missing = []
-        for f in files:
-            entry = self.entries.get(f.key)
-            if entry is None:
-                missing.append(f)
-                continue
-            self.used.add(f.key)
-            results[f.path] = _from_entry(entry, f.path)
-        keys = {f.path: f.key for f in missing}
-        for parsed in source_parse(source, missing):
-            results[parsed.file] = parsed
-            entry = _to_entry(parsed)
-            if entry is not None:
-                self.fresh[keys[parsed.file]] = entry
-        return [results[f.path] for f in files if f.path in results]
-
-    def save(self) -> None:
-        """Write the entries used or parsed in this run, if enough are new (atomic)."""
-        if len(self.fresh) < CACHE_WRITE_THRESHOLD:
-            return
-        keep = {k: self.entries[k] for k in self.used if k in self.entries}
-        keep.update(self.fresh)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(json.dumps({"version": self.version(), "entries": keep},
-                                      separators=(",", ":")))
-            os.replace(tmp, self.path)
-        except OSError:  # a read-only cache is only slower
-            tmp.unlink(missing_ok=True)
-        self.entries, self.fresh = keep, {}
-
-
-def _to_entry(parsed: ParsedFile) -> Any:
-    entry = {
-        "cards": [[d.name, d.metadata, d.line, d.col, d.key_lines] for d in parsed.cards],
-        "problems": [[p.line, p.col, p.card, p.message, p.key, p.code] for p in parsed.problems],
-    }
-    try:
-        if json.loads(json.dumps(entry)) != entry:
-            return None
-    except (TypeError, ValueError):
-        return None
-    return entry
-
-
-def _from_entry(entry: Any, file: str) -> ParsedFile:
-    cards = [CardDoc(name, metadata, file, line, col, key_lines)
-             for name, metadata, line, col, key_lines in entry["cards"]]
-    problems = [Problem(file, line, col, card, message, key, code)
-                for line, col, card, message, key, code in entry["problems"]]
-    return ParsedFile(file, cards, problems)
+    def parse(self, source: IndexSource | TreeSource, files: Sequence[SourceFile],
+              commit: str | None = None) -> list[ParsedFile]:
+        repo = source.repo
+        head = repo.resolve("HEAD")
+        head_index = self.index(repo, head, source.subdir) if head is not None else None
+        if commit is not None:
+            own = head_index if commit == head else self.index(repo, commit, source.subdir,
+                                                                 head_index)
+            if own is not None:
+                by_path = {p.file: p for p in own.files()}
+                if all(f.path in by_path for f in files):
+                    return [by_path[f.path] for f in files]
+        known = head_index.entries() if head_index is not None else {}
+        return [p for _, p in parse_reusing(source, files, known)]
 
 
 # -- output -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import yaml
 
 from .errors import Problem
 from .parse import CardDoc, ParsedFile
-from .sources import SourceFile, TreeSource, parse_files
+from .sources import CardSource, SourceFile, TreeSource, parse_files
 
 FORMAT = "1"
 
@@ -78,6 +78,7 @@ class TreeIndex:
         if row is None or row[0] != _version_tag():
             self.close()
             raise sqlite3.DatabaseError("index is incomplete or from another version")
+        self._files: list[ParsedFile] | None = None  # set by build_index: no need to decode
 
     def close(self) -> None:
         self._db.close()
@@ -101,6 +102,8 @@ class TreeIndex:
         return [p for path, oid, entry in rows for p in self._file(path, oid, entry).problems]
 
     def files(self) -> list[ParsedFile]:
+        if self._files is not None:
+            return self._files
         rows = self._db.execute("SELECT path, oid, entry FROM files ORDER BY path").fetchall()
         return [self._file(path, oid, entry) for path, oid, entry in rows]
 
@@ -146,7 +149,7 @@ def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]]) -> 
         raise
 
 
-def parse_reusing(source: TreeSource, files: Sequence[SourceFile],
+def parse_reusing(source: CardSource, files: Sequence[SourceFile],
                   known: dict[str, str]) -> list[tuple[SourceFile, ParsedFile]]:
     """Parse FILES, taking the parse of every blob id in KNOWN instead of parsing it again."""
     fresh = [f for f in files if f.key not in known]
@@ -187,7 +190,9 @@ def build_index(name: str, dirs: Sequence[Path], source: TreeSource,
     for directory in dirs:
         try:
             write_index(directory / name, parsed)
-            return TreeIndex(directory / name, source)
+            index = TreeIndex(directory / name, source)
+            index._files = sorted((p for _, p in parsed), key=lambda p: p.file)
+            return index
         except (OSError, sqlite3.OperationalError) as exc:
             last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
     raise last_error or OSError("no directory to write the index to")

@@ -147,6 +147,15 @@ def _inside(path: str, real_root: str) -> bool:
     return real == real_root or real.startswith(real_root.rstrip(os.sep) + os.sep)
 
 
+def card_files(entries: Sequence[TreeEntry], subdir: str = "") -> list[SourceFile]:
+    """The card files among git tree or index ENTRIES under SUBDIR. Regular files only: a
+    symlink (120000) or a submodule (160000) is never a card."""
+    prefix = subdir.strip("/") + "/" if subdir.strip("/") else ""
+    return [SourceFile(e.path, e.oid, e.size) for e in entries
+            if e.mode in ("100644", "100755") and e.path.startswith(prefix)
+            and is_card_path(e.path)]
+
+
 class _GitSource(CardSource):
     def __init__(self, repo: Repo, subdir: str = "", base_dir: Path | None = None) -> None:
         self.repo = repo
@@ -158,15 +167,7 @@ class _GitSource(CardSource):
         return self._base_dir
 
     def _files_from(self, entries: Sequence[TreeEntry]) -> list[SourceFile]:
-        prefix = self.subdir + "/" if self.subdir else ""
-        files = []
-        for e in entries:
-            # Regular files only: a symlink (120000) or submodule (160000) is never a card.
-            if e.mode not in ("100644", "100755") or not e.path.startswith(prefix):
-                continue
-            if is_card_path(e.path):
-                files.append(SourceFile(e.path, e.oid, e.size))
-        return files
+        return card_files(entries, self.subdir)
 
     def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
         by_oid: dict[str, list[SourceFile]] = {}

@@ -51,7 +51,6 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
         root = cwd if checks.is_bare_repo(cwd) else checks.git_root(cwd)
         cache = checks.ParseCache.for_repo(locs, root)
         report = checks.check_push(root, _read_updates(sys.stdin.read()), locs, cache)
-        cache.save()
     else:
         cache = None
         if staged or rev is not None:
@@ -66,8 +65,6 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
             others = checks.against_sets(target, against, locs, not no_tracked, cache)
             report = checks.check(target, others)
             reports.append(checks.with_display_paths(report, target.root))
-        if cache is not None:
-            cache.save()
         report = checks.merge_reports(reports)
     style = "json" if as_json else (
         "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
