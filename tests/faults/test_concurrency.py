@@ -1,0 +1,109 @@
+"""Many writers and many readers at once, as real processes: 8 `cards sync` of the same stores
+while 32 readers look cards up in a loop and the test moves every upstream several times."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from assetcards.locations import Locations
+from assetcards.storeops import add_store
+from assetcards.stores import PINNED_REF, checkout_commit, get_store
+from tests.faults.helpers import (
+    READER,
+    SOAK,
+    advance,
+    cards,
+    generation_upstream,
+    lock_is_free,
+    report,
+)
+from tests.gitutil import git
+from tests.storeutil import CARDS
+
+STORES = ["alpha", "beta", "gamma"]
+SYNCS = 8
+READERS = 64 if SOAK else 32
+CLI_READERS = 4  # of READERS: these read through `cards list --json` instead of the library
+GENERATIONS = 30 if SOAK else 5
+PAUSE = 1.0  # seconds between two upstream generations
+
+
+def _syncer(results: list[subprocess.CompletedProcess[str]], final: threading.Event,
+            lock: threading.Lock) -> None:
+    """Run `cards sync` again and again; once FINAL is set, run it once more and stop."""
+    last_round = False
+    for _ in range(200):
+        last_round = final.is_set()
+        result = cards("sync", "--json", "--no-progress", "--lock-timeout", "120", timeout=180)
+        with lock:
+            results.append(result)
+        if last_round:
+            return
+
+
+def test_concurrent_syncs_and_readers_see_whole_commits(tmp_path: Path,
+                                                        locations: Locations) -> None:
+    works = {}
+    for name in STORES:
+        bare, work = generation_upstream(tmp_path, name)
+        add_store(locations, name, str(bare))
+        works[name] = work
+    stop = tmp_path / "stop"
+    outs = [tmp_path / f"reader{i}.json" for i in range(READERS)]
+    readers = [
+        subprocess.Popen([sys.executable, READER, "--out", str(out), "--stop", str(stop),
+                          "--stores", ",".join(STORES), "--max-seconds", "600",
+                          *(["--cli", CARDS] if i < CLI_READERS else [])],
+                         stderr=subprocess.PIPE, text=True)
+        for i, out in enumerate(outs)
+    ]
+    results: list[subprocess.CompletedProcess[str]] = []
+    final = threading.Event()
+    lock = threading.Lock()
+    syncers = [threading.Thread(target=_syncer, args=(results, final, lock))
+               for _ in range(SYNCS)]
+    started = time.monotonic()
+    for thread in syncers:
+        thread.start()
+    tips = {}
+    try:
+        for generation in range(1, GENERATIONS + 1):
+            time.sleep(PAUSE)
+            for name in STORES:
+                tips[name] = advance(works[name], name, generation)
+    finally:
+        final.set()
+        for thread in syncers:
+            thread.join(timeout=300)
+        stop.touch()
+        reader_errors = [p.communicate(timeout=120)[1] for p in readers]
+    elapsed = time.monotonic() - started
+
+    failed_syncs = [r for r in results if r.returncode != 0]
+    assert failed_syncs == [], failed_syncs[0].stdout + failed_syncs[0].stderr
+    statuses = [s["status"] for r in results for s in json.loads(r.stdout)]
+    assert set(statuses) <= {"updated", "unchanged"}
+    assert [p.returncode for p in readers] == [0] * READERS, reader_errors
+    figures = [json.loads(out.read_text()) for out in outs]
+    errors = [e for f in figures for e in f["errors"]]
+    assert errors == [], errors[:5]
+    assert all(f["rounds"] > 0 for f in figures)
+    for name in STORES:
+        store = get_store(locations, name)
+        assert store.state.commit == tips[name]
+        assert checkout_commit(store.paths) == tips[name]
+        assert git(store.paths.git_dir, "rev-parse", PINNED_REF) == tips[name]
+        assert lock_is_free(store.paths.lock)
+        assert not list(store.paths.tmp_dir.glob(f"{name}-*"))
+    seen = {g for f in figures for name in STORES for g in f["generations"][name]}
+    assert GENERATIONS in seen and len(seen) >= 2
+    report("test_concurrent_syncs_and_readers_see_whole_commits",
+           syncs=len(results), sync_processes=SYNCS, readers=READERS,
+           rounds=sum(f["rounds"] for f in figures), reads=sum(f["reads"] for f in figures),
+           generations=GENERATIONS, updated=statuses.count("updated"),
+           seconds=round(elapsed, 1), failures=len(errors) + len(failed_syncs))
