@@ -330,8 +330,11 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _last_lines(err: bytes, count: int = 3) -> str:
+    """Git's own error lines ("fatal: ...", "error: ...") when there are any, else the last
+    lines: the advice git prints after an error would otherwise hide what went wrong."""
     lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return " / ".join(lines[-count:]) or "no message"
+    errors = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+    return " / ".join((errors or lines)[-count:]) or "no message"
 
 
 # -- parsers ----------------------------------------------------------------------------------

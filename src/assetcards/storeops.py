@@ -21,6 +21,7 @@ from .stores import (
     card_dir_at,
     check_add_args,
     check_store_name,
+    clean_tmp,
     default_ref,
     fetch_ref,
     get_store,
@@ -126,6 +127,7 @@ def pin_store(
     store = get_store(locations, name, scope)
     paths = store.paths
     with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards pin"):
+        clean_tmp(paths)
         state = read_state(paths)
         if state is None:
             raise StoreError(f"store {name!r} was removed by another process")

@@ -385,13 +385,43 @@ def _materializable(mode: str, path: str) -> bool:
 
 
 def clean_tmp(paths: StorePaths) -> None:
-    """Remove staging directories a killed writer of this store left behind."""
+    """Remove what a killed writer of this store left behind: staging directories, and the
+    lock files of a git process that died (power loss, OOM killer) while updating a ref,
+    which would make every later git command on the repository fail. Called with the
+    store's lock held."""
     try:
         leftovers = list(paths.tmp_dir.glob(f"{paths.name}-*"))
     except OSError:
-        return
+        leftovers = []
     for leftover in leftovers:
         shutil.rmtree(leftover, ignore_errors=True)
+    clear_stale_git_locks(paths.git_dir)
+
+
+# Git lock files only writers holding the store's lock create: any one found by such a writer
+# was left by a git process that died. Other ref locks (kept commits, `--rev` lookups, tags) may
+# also be taken by readers, which hold no lock: those are removed only once clearly stale.
+_WRITER_GIT_LOCKS = ("HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock",
+                     "refs/assetcards/upstream.lock", "refs/assetcards/pinned.lock")
+STALE_GIT_LOCK_AGE = 60.0
+
+
+def clear_stale_git_locks(git_dir: Path, now: float | None = None) -> list[Path]:
+    """Remove dead git processes' lock files from the store repository GIT_DIR (see above);
+    returns those removed."""
+    now = time.time() if now is None else now
+    removed = []
+    candidates = [git_dir / rel for rel in _WRITER_GIT_LOCKS]
+    with contextlib.suppress(OSError):
+        candidates += [p for p in (git_dir / "refs").rglob("*.lock")
+                       if now - p.lstat().st_mtime > STALE_GIT_LOCK_AGE]
+    for path in dict.fromkeys(candidates):
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def repair_checkout(store: Store) -> bool:
@@ -410,12 +440,20 @@ def move_pin(store: Store, commit: str, cards: int) -> StoreState:
     card_dir = card_dir_at(repo, commit)
     store.index(commit)  # usually built already, by the validation of COMMIT
     materialize(paths, repo, commit, card_dir)
-    repo.update_ref(PINNED_REF, commit)
-    new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
-                        cards=cards, synced_at=time.time(),
-                        previous_commit=state.commit if state.commit != commit else
-                        state.previous_commit)
-    write_state(paths, new_state)
+    try:
+        repo.update_ref(PINNED_REF, commit)
+        new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
+                            cards=cards, synced_at=time.time(),
+                            previous_commit=state.commit if state.commit != commit else
+                            state.previous_commit)
+        write_state(paths, new_state)
+    except Exception:
+        # The pin did not move: put the old commit's files back so that the checkout (what a
+        # fairseq2 reading the root sees) agrees with the pin again.
+        if paths.state_file.exists() and state.commit != commit:
+            with contextlib.suppress(Exception):
+                materialize(paths, repo, state.commit, state.card_dir)
+        raise
     store.prune_indexes([c for c in (commit, new_state.previous_commit) if c])
     return new_state
 

@@ -213,6 +213,7 @@ def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOption
     paths = StorePaths(locations.root(entry.scope), entry.name)
     with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
               "cards sync --lockfile"):
+        clean_tmp(paths)
         state = read_state(paths)
         if state is not None and state.url != entry.url:
             raise StoreError(f"store {entry.name!r} tracks {state.url} here but the lock file "
