@@ -363,3 +363,28 @@ def test_many_cards_in_one_file_parse_without_the_depth_scan() -> None:
                    for i in range(300)).encode()
     result = parse_file(text, "many.yaml")
     assert len(result.cards) == 300 and result.problems == []
+
+
+_TRICKY = [
+    "name: a\nx: 0x1F\ny: 0o17\nz: 1_000\nw: -2.5e3\nv: .inf\nu: ~\nt: yes\ns: 'yes'\n",
+    "name: a\nd: 2024-05-01\ndt: 2024-05-01T10:20:30Z\nb: !!binary aGVsbG8=\n",
+    "name: a\nnested: {k: [1, 2, {x: null}], 'q': \"quoted\"}\nempty: []\nnone: {}\n",
+    "name: a\nbase: &b {p: 1}\nmerged: {<<: *b, q: 2}\n",
+    "name: a\nmerged:\n  <<: {p: 1}\n  q: 2\nset: !!set {x, y}\nomap: !!omap [a: 1]\n",
+    "name: a\n1: int key\nnested: {2: x}\n",
+    "name: a\nlong: >\n  folded\n  text\nlit: |\n  kept\n  lines\n",
+    "name: a\nstr: !!str 123\nflt: !!float 1\n",
+]
+
+
+@pytest.mark.parametrize("text", _TRICKY)
+def test_values_are_exactly_what_pyyaml_builds(text: str) -> None:
+    import yaml
+
+    expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    result = parse_file(text.encode(), "a.yaml")
+    if result.cards:
+        assert dict(result.cards[0].metadata) == expected
+    else:  # a non-string key is refused, not silently changed
+        assert any(p.code == "bad-key" for p in result.problems) or not all(
+            isinstance(k, str) for k in expected)

@@ -27,8 +27,7 @@ MAX_NAME_LENGTH = 200
 # past 10,000 levels; a file with fewer indicators than _COMPOSER_SAFE_DEPTH is composed
 # without the (costly) event-level depth scan, and MAX_DEPTH is then enforced on the value.
 _COMPOSER_SAFE_DEPTH = 2000
-_NESTING_INDICATORS = (b"[", b"{", b"- ", b"-\t", b"-\n", b"-\r", b"? ", b"?\t", b"?\n", b"?\r",
-                       b": ", b":\t", b":\n", b":\r")
+_NESTING_BYTES = (b"[", b"{", b"-", b"?", b":")  # every indicator contains one of these
 
 NAME_PATTERN = r"[A-Za-z0-9_.\-]+(@[A-Za-z0-9_.\-]+)?"
 _NAME_RE = re.compile(NAME_PATTERN)
@@ -91,12 +90,13 @@ def parse_file(data: bytes, file: str, *, max_bytes: int = MAX_FILE_BYTES) -> Pa
                     code="too-large")
         )
         return result
-    if _may_nest_deeply(data):
+    nesting = _nesting_bound(data)
+    if nesting > _COMPOSER_SAFE_DEPTH:
         depth_problem = _depth_problem(data, file)
         if depth_problem is not None:
             result.problems.append(depth_problem)
             return result
-    for item in _documents(data, file):
+    for item in _documents(data, file, check_depth=nesting > MAX_DEPTH):
         if isinstance(item, Problem):
             result.problems.append(item)
         else:
@@ -107,7 +107,8 @@ def parse_file(data: bytes, file: str, *, max_bytes: int = MAX_FILE_BYTES) -> Pa
     return result
 
 
-def _documents(data: bytes, file: str) -> Iterator[Problem | tuple[CardDoc | None, list[Problem]]]:
+def _documents(data: bytes, file: str, check_depth: bool = True
+               ) -> Iterator[Problem | tuple[CardDoc | None, list[Problem]]]:
     loader = yaml.CSafeLoader(data)
     check_aliases = b"*" in data
     try:
@@ -130,13 +131,18 @@ def _documents(data: bytes, file: str) -> Iterator[Problem | tuple[CardDoc | Non
                 if alias_problem is not None:
                     yield alias_problem
                     continue
-            yield _card_from_node(loader, node, file)
+            if check_depth:
+                depth_problem = _too_deep(node, file)
+                if depth_problem is not None:
+                    yield depth_problem
+                    continue
+            yield _card_from_node(loader, node, file, plain=not check_aliases)
     finally:
         loader.dispose()
 
 
 def _card_from_node(
-    loader: yaml.CSafeLoader, node: Node, file: str
+    loader: yaml.CSafeLoader, node: Node, file: str, plain: bool = False
 ) -> tuple[CardDoc | None, list[Problem]]:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     if not isinstance(node, MappingNode):
@@ -145,11 +151,10 @@ def _card_from_node(
         kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
         return None, [Problem(file, line, col, message=f"document is {kind}, not a mapping (a card "
                               "is a mapping of fields)", code="not-mapping")]
-    depth_problem = _too_deep(node, file)
-    if depth_problem is not None:
-        return None, [depth_problem]
     try:
-        value = loader.construct_document(node)
+        value: Any = _plain_value(loader, node) if plain else None
+        if value is None:
+            value = loader.construct_document(node)
     except yaml.YAMLError as exc:
         _reset(loader)
         return None, [_constructor_problem(exc, file, line, col)]
@@ -195,6 +200,48 @@ def _card_from_node(
     return CardDoc(name, value, file, line, col, key_lines), []
 
 
+class _NotPlain(Exception):
+    """The document needs PyYAML's full constructor (a merge key, a set, a non-string key)."""
+
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+def _plain_value(loader: yaml.CSafeLoader, root: Node) -> dict[str, Any] | None:
+    """The value of a plain card document (mappings with string keys, sequences, scalars; no
+    aliases), built straight from the nodes: the same value PyYAML's SafeConstructor gives, at
+    a fraction of its cost. Every non-string scalar is built by PyYAML's own constructor for
+    its tag. None when the document is not plain; then the full constructor runs."""
+    constructors = loader.yaml_constructors
+
+    def value(node: Node) -> Any:
+        kind = type(node)
+        if kind is ScalarNode:
+            if node.tag == _STR_TAG:
+                return node.value
+            construct = constructors.get(node.tag)
+            if construct is None:
+                raise _NotPlain
+            return construct(loader, node)
+        if kind is MappingNode and node.tag == _MAP_TAG:
+            mapping = {}
+            for key, item in node.value:
+                if type(key) is not ScalarNode or key.tag != _STR_TAG:
+                    raise _NotPlain
+                mapping[key.value] = value(item)
+            return mapping
+        if kind is SequenceNode and node.tag == _SEQ_TAG:
+            return [value(item) for item in node.value]
+        raise _NotPlain
+
+    try:
+        result = value(root)
+    except _NotPlain:
+        return None
+    return result if isinstance(result, dict) else None
+
+
 def _reset(loader: yaml.CSafeLoader) -> None:
     loader.constructed_objects = {}
     loader.recursive_objects = {}
@@ -230,13 +277,11 @@ def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) ->
     return Problem(file, line, col, message=f"YAML error: {text}", code="syntax")
 
 
-def _may_nest_deeply(data: bytes) -> bool:
-    count = 0
-    for indicator in _NESTING_INDICATORS:
-        count += data.count(indicator)
-        if count > _COMPOSER_SAFE_DEPTH:
-            return True
-    return False
+def _nesting_bound(data: bytes) -> int:
+    """An upper bound of how deep any document of DATA can nest (cheap: a few byte counts)."""
+    if len(data) <= MAX_DEPTH:
+        return len(data)
+    return sum(data.count(b) for b in _NESTING_BYTES)
 
 
 def _too_deep(root: Node, file: str) -> Problem | None:

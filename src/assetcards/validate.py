@@ -15,6 +15,7 @@ from .errors import Problem
 from .manifest import Manifest
 from .parse import CardDoc, ParsedFile
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 CHECKPOINT_SCHEMES = {"http", "https", "file", "s3", "gs", "hf", "az"}
 PLACEHOLDER = "TODO"
@@ -82,6 +83,7 @@ class _Index:
         for card_set in [*others, primary]:  # primary wins for lookups
             for doc in card_set.docs:
                 self.by_name[doc.name] = doc
+        self._chains: dict[int, tuple[list[CardDoc], str | None]] = {}
         self.used_as_base = {
             doc.metadata["base"]
             for card_set in [*others, primary]
@@ -90,7 +92,13 @@ class _Index:
         }
 
     def chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
-        """The base chain of DOC, and a description of its loop or missing link, if any."""
+        """The base chain of DOC, and a description of its loop, if any (computed once)."""
+        key = id(doc)
+        if key not in self._chains:
+            self._chains[key] = self._chain(doc)
+        return self._chains[key]
+
+    def _chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
         chain = [doc]
         seen = {doc.name}
         current = doc
@@ -177,7 +185,7 @@ def checkpoint_problem(value: Any, card_file: str = "") -> str | None:
     directory of CARD_FILE (itself relative to the root of its store) and must stay inside."""
     if not isinstance(value, str) or not value.strip():
         return "'checkpoint' must be a non-empty string (a URI or a relative path)"
-    if any(ord(c) < 32 or ord(c) == 127 for c in value) or value != value.strip():
+    if _CONTROL_RE.search(value) or value != value.strip():
         return "'checkpoint' contains control characters or surrounding spaces"
     match = _SCHEME_RE.match(value)
     if match and len(match.group(1)) > 1:  # one letter: a Windows drive, not a scheme
