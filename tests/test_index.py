@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -131,7 +132,43 @@ def test_read_only_store_indexes_into_the_readers_cache(tmp_path: Path) -> None:
             ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", CARDS, "show",
              "alpha"], capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 0, result.stderr
-        assert [p.suffix for p in (base / "reader-cache" / "index").iterdir()] == [".sqlite"]
+        state = json.loads((base / "system" / ".assetcards" / "stores" / "shared.json")
+                           .read_text())
+        indexes = [p.name for p in (base / "reader-cache" / "index").iterdir()]
+        assert [n for n in indexes if n.startswith(state["tree"])] == [
+            index_name(state["tree"], "cards")]
         assert not (base / "system" / ".assetcards" / "index").exists()
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_loose_cards_are_indexed_in_the_cache_and_edits_are_seen(tmp_path: Path,
+                                                                 locations: Locations) -> None:
+    from assetcards.providers import FileAssetMetadataProvider
+
+    root = tmp_path / "loose"
+    root.mkdir()
+    (root / "a.yaml").write_text(model("alpha", description="one"))
+    provider = FileAssetMetadataProvider(root, "user", locations.cache)
+    assert provider.get_metadata("alpha")["description"] == "one"
+    [first] = [p.name for p in (locations.cache / "index").iterdir()]
+    assert first.startswith("dir-")
+    (root / "a.yaml").write_text(model("alpha", description="two, and longer"))
+    (root / "b.yaml").write_text(model("beta"))
+    again = FileAssetMetadataProvider(root, "user", locations.cache)
+    assert again.get_metadata("alpha")["description"] == "two, and longer"
+    assert again.get_names() == ["alpha", "beta"]
+    assert len(list((locations.cache / "index").iterdir())) == 2
+
+
+def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, locations: Locations) -> None:
+    from assetcards.providers import FileAssetMetadataProvider
+
+    root = tmp_path / "loose"
+    root.mkdir()
+    (root / "a.yaml").write_text(model("alpha"))
+    cache = tmp_path / "not-a-directory"
+    cache.write_text("a file where the cache should be")
+    provider = FileAssetMetadataProvider(root, "user", cache)
+    assert provider.get_names() == ["alpha"]
+    assert provider.get_metadata("alpha")["name"] == "alpha"

@@ -25,7 +25,7 @@ import yaml
 
 from .errors import Problem
 from .parse import CardDoc, ParsedFile
-from .sources import CardSource, SourceFile, TreeSource, parse_files
+from .sources import CardSource, SourceFile, parse_files
 
 FORMAT = "1"
 
@@ -39,6 +39,15 @@ def _version_tag() -> str:
 def index_name(tree: str, card_dir: str) -> str:
     digest = hashlib.sha256(f"{_version_tag()}\0{card_dir}".encode()).hexdigest()[:12]
     return f"{tree}-{digest}.sqlite"
+
+
+def listing_index_name(label: str, files: Sequence[SourceFile]) -> str:
+    """The index name of a directory's cards: its files' paths and content keys (size and
+    modification time) decide it, so an edited, added or removed file names a new index."""
+    digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode())
+    for f in files:
+        digest.update(f"\0{f.path}\0{f.key}".encode())
+    return f"dir-{digest.hexdigest()[:40]}.sqlite"
 
 
 def entry_of(parsed: ParsedFile) -> str | None:
@@ -69,7 +78,7 @@ def parsed_of(entry: str, file: str) -> ParsedFile:
 class TreeIndex:
     """A read-only view of one tree's index file."""
 
-    def __init__(self, path: Path, source: TreeSource) -> None:
+    def __init__(self, path: Path, source: CardSource) -> None:
         self.path = path
         self.source = source
         uri = f"{path.resolve().as_uri()}?mode=ro&immutable=1"
@@ -163,7 +172,7 @@ def parse_reusing(source: CardSource, files: Sequence[SourceFile],
     return out
 
 
-def open_index(name: str, dirs: Iterable[Path], source: TreeSource) -> TreeIndex | None:
+def open_index(name: str, dirs: Iterable[Path], source: CardSource) -> TreeIndex | None:
     """The first readable index called NAME in DIRS; a damaged one is removed if we can."""
     for directory in dirs:
         path = directory / name
@@ -177,15 +186,16 @@ def open_index(name: str, dirs: Iterable[Path], source: TreeSource) -> TreeIndex
     return None
 
 
-def build_index(name: str, dirs: Sequence[Path], source: TreeSource,
-                reuse: Iterable[TreeIndex] = ()) -> TreeIndex:
-    """Parse SOURCE (reusing what REUSE already parsed) and write its index to the first of
-    DIRS that can be written."""
+def build_index(name: str, dirs: Sequence[Path], source: CardSource,
+                reuse: Iterable[TreeIndex] = (),
+                files: Sequence[SourceFile] | None = None) -> TreeIndex:
+    """Parse SOURCE (its FILES, default all; reusing what REUSE already parsed) and write its
+    index to the first of DIRS that can be written."""
     known: dict[str, str] = {}
     for other in reuse:
         with contextlib.suppress(sqlite3.Error):
             known.update(other.entries())
-    parsed = parse_reusing(source, source.list_files(), known)
+    parsed = parse_reusing(source, source.list_files() if files is None else files, known)
     last_error: OSError | None = None
     for directory in dirs:
         try:

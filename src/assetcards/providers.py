@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 from .card import Provenance
 from .errors import AssetCardNotFoundError, DuplicateCardError, Problem
+from .index import TreeIndex, build_index, listing_index_name, open_index
 from .parse import CardDoc, ParsedFile, check_name
 from .sources import CardSource, DirectorySource
 
@@ -50,12 +52,24 @@ class AssetMetadataProvider(ABC):
 
 
 class IndexedMetadataProvider(AssetMetadataProvider):
-    """A provider that parses a whole CardSource once and keeps a name index."""
+    """A provider over one CardSource. With a cache directory, lookups go through an index of
+    the source's parsed cards (see index.py) kept on disk and reused by the next process: a
+    lookup of one card then parses nothing. Without one, or when no index can be written, the
+    whole source is parsed once and kept in memory, as fairseq2 does."""
 
-    def __init__(self, scope: str | None = None) -> None:
+    def __init__(self, scope: str | None = None, cache_dir: Path | None = None) -> None:
         self.scope = scope
+        self.cache_dir = cache_dir
+        self._reset()
+
+    def _reset(self) -> None:
+        self._opened = False
+        self._src: CardSource | None = None
+        self._base_dir: Path | None = None
+        self._card_index: TreeIndex | None = None
         self._index: dict[str, list[CardDoc]] | None = None
         self._problems: list[Problem] = []
+        self._broken: list[str] | None = None
 
     @abstractmethod
     def _source(self) -> CardSource | None:
@@ -64,17 +78,43 @@ class IndexedMetadataProvider(AssetMetadataProvider):
     @abstractmethod
     def _provenance(self, doc: CardDoc) -> Provenance: ...
 
+    def _open_index(self, source: CardSource) -> TreeIndex | None:
+        """The index of SOURCE's cards: by default one named after its files' paths, sizes
+        and modification times, in the cache directory."""
+        if self.cache_dir is None:
+            return None
+        files = source.list_files()
+        if not files:
+            return None
+        name = listing_index_name(source.label, files)
+        dirs = [self.cache_dir / "index"]
+        return open_index(name, dirs, source) or build_index(name, dirs, source, files=files)
+
     def _parsed(self, source: CardSource) -> list[ParsedFile]:
         return source.parse()
+
+    def _ready(self) -> TreeIndex | None:
+        """Find the source and open its index (once); None means: use the in-memory parse."""
+        if not self._opened:
+            self._opened = True
+            self._src = self._source()
+            self._base_dir = self._src.base_dir if self._src is not None else None
+            if self._src is not None:
+                try:
+                    self._card_index = self._open_index(self._src)
+                except (OSError, sqlite3.Error):
+                    self._card_index = None  # a read-only cache: parse in memory instead
+        return self._card_index
 
     def _load(self) -> dict[str, list[CardDoc]]:
         if self._index is not None:
             return self._index
+        self._ready()
         index: dict[str, list[CardDoc]] = {}
         problems: list[Problem] = []
-        source = self._source()
-        self._base_dir = source.base_dir if source is not None else None
-        for parsed in self._parsed(source) if source is not None else []:
+        parsed_files = self._card_index.files() if self._card_index is not None else (
+            self._parsed(self._src) if self._src is not None else [])
+        for parsed in parsed_files:
             problems.extend(parsed.problems)
             for doc in parsed.cards:
                 index.setdefault(doc.name, []).append(doc)
@@ -85,8 +125,14 @@ class IndexedMetadataProvider(AssetMetadataProvider):
         self._index = index
         return index
 
+    def _lookup(self, name: str) -> list[CardDoc]:
+        card_index = self._ready()
+        if card_index is not None and self._index is None:
+            return card_index.lookup(name)
+        return self._load().get(name, [])
+
     def get_metadata(self, name: str) -> dict[str, Any]:
-        docs = self._load().get(name)
+        docs = self._lookup(name)
         if not docs:
             raise AssetCardNotFoundError(self._not_found(name))
         if len(docs) > 1:
@@ -104,12 +150,17 @@ class IndexedMetadataProvider(AssetMetadataProvider):
 
     def _not_found(self, name: str) -> str:
         text = f"No card named {name!r} in {self.label}."
-        broken = sorted({p.file for p in self._problems})
-        if broken:
-            text += f" {len(broken)} file(s) there could not be read: {', '.join(broken[:3])}"
+        if self._broken is None:
+            self._broken = sorted({p.file for p in self.problems() if p.file})
+        if self._broken:
+            text += (f" {len(self._broken)} file(s) there could not be read: "
+                     f"{', '.join(self._broken[:3])}")
         return text
 
     def get_names(self) -> list[str]:
+        card_index = self._ready()
+        if card_index is not None and self._index is None:
+            return card_index.names()
         return sorted(self._load())
 
     def docs(self) -> dict[str, list[CardDoc]]:
@@ -117,12 +168,20 @@ class IndexedMetadataProvider(AssetMetadataProvider):
         return self._load()
 
     def problems(self) -> list[Problem]:
+        card_index = self._ready()
+        if card_index is not None and self._index is None:
+            problems = card_index.problems()
+            for name in card_index.duplicate_names():
+                docs = card_index.lookup(name)
+                problems += duplicate_problems(name, [(self.label, d) for d in docs])
+            return problems
         self._load()
         return list(self._problems)
 
     def clear_cache(self) -> None:
-        self._index = None
-        self._problems = []
+        if self._card_index is not None:
+            self._card_index.close()
+        self._reset()
 
 
 def duplicate_problems(name: str, places: Sequence[tuple[str, CardDoc]]) -> list[Problem]:
@@ -140,8 +199,9 @@ class FileAssetMetadataProvider(IndexedMetadataProvider):
     """Loose card files under a directory, as fairseq2 reads them. A missing directory is
     empty. Hidden directories and git store checkouts below it are not scanned."""
 
-    def __init__(self, base_dir: Path | str, scope: str | None = None) -> None:
-        super().__init__(scope)
+    def __init__(self, base_dir: Path | str, scope: str | None = None,
+                 cache_dir: Path | None = None) -> None:
+        super().__init__(scope, cache_dir)
         self.base_dir = Path(base_dir).expanduser()
 
     @property
@@ -161,8 +221,9 @@ class FileAssetMetadataProvider(IndexedMetadataProvider):
 class PackageAssetMetadataProvider(IndexedMetadataProvider):
     """The cards bundled in a Python package (by default, assetcards' own examples)."""
 
-    def __init__(self, package_name: str = "assetcards", subdir: str = "cards") -> None:
-        super().__init__(None)
+    def __init__(self, package_name: str = "assetcards", subdir: str = "cards",
+                 cache_dir: Path | None = None) -> None:
+        super().__init__(None, cache_dir)
         self.package_name = package_name
         self.subdir = subdir
 

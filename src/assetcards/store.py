@@ -75,7 +75,7 @@ class StandardAssetStore(AssetStore):
     def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
         system = root_providers(locations.system, "system", locations.cache)
         if bundled:
-            system.append(PackageAssetMetadataProvider())
+            system.append(PackageAssetMetadataProvider(cache_dir=locations.cache))
         return cls(system, root_providers(locations.user, "user", locations.cache))
 
     def add_file_metadata_provider(self, path: Path | str, user: bool = False) -> None:
@@ -253,7 +253,7 @@ def root_providers(root: Path, scope: str,
     """The providers of one root: its loose card files, then each git store in it."""
     from .stores import git_store_providers
 
-    providers: list[AssetMetadataProvider] = [FileAssetMetadataProvider(root, scope)]
+    providers: list[AssetMetadataProvider] = [FileAssetMetadataProvider(root, scope, cache_dir)]
     providers.extend(git_store_providers(root, scope, cache_dir))
     return providers
 
