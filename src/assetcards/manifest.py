@@ -21,11 +21,6 @@ from typing import Any
 
 from .errors import AssetMetadataError, Problem
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
 MANIFEST_NAME = "assetcards.toml"
 RULE_KINDS = ("all", "model", "tokenizer", "dataset")
 
@@ -54,6 +49,10 @@ def parse_manifest(data: bytes, file: str = MANIFEST_NAME) -> Manifest:
     def fail(message: str, line: int = 1) -> AssetMetadataError:
         return AssetMetadataError([Problem(file, line, 1, message=message, code="manifest")])
 
+    if sys.version_info >= (3, 11):  # imported here: most processes never read a manifest
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
