@@ -330,11 +330,18 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 def _last_lines(err: bytes, count: int = 3) -> str:
-    """Git's own error lines ("fatal: ...", "error: ...") when there are any, else the last
-    lines: the advice git prints after an error would otherwise hide what went wrong."""
-    lines = [ln for ln in err.decode("utf-8", "replace").splitlines() if ln.strip()]
-    errors = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    return " / ".join((errors or lines)[-count:]) or "no message"
+    """What went wrong: from git's first "fatal:"/"error:" line to the end of its paragraph
+    (git prints advice after a blank line, which would otherwise hide the error), else the
+    last lines."""
+    text = err.decode("utf-8", "replace")
+    for paragraph in re.split(r"\n\s*\n", text):
+        lines = [ln for ln in paragraph.splitlines() if ln.strip()]
+        first = next((i for i, ln in enumerate(lines) if ln.startswith(("fatal:", "error:"))),
+                     None)
+        if first is not None:
+            return " / ".join(lines[first:first + count])
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    return " / ".join(lines[-count:]) or "no message"
 
 
 # -- parsers ----------------------------------------------------------------------------------
