@@ -172,3 +172,15 @@ def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, locations: Locatio
     provider = FileAssetMetadataProvider(root, "user", cache)
     assert provider.get_names() == ["alpha"]
     assert provider.get_metadata("alpha")["name"] == "alpha"
+
+
+def test_nested_non_string_keys_are_not_turned_into_strings(tmp_path: Path,
+                                                            locations: Locations) -> None:
+    text = model("alpha") + "lookup: {1: one, 2: two}\n"
+    parsed = parse_file(text.encode(), "x")
+    assert not parsed.cards[0].string_keys
+    assert entry_of(parsed) is None
+    bare, _ = card_upstream(tmp_path, {"a.yaml": text})
+    store, _ = add_store(locations, "team", str(bare))
+    provider = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
+    assert provider.get_metadata("alpha")["lookup"] == {1: "one", 2: "two"}

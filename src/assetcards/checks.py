@@ -368,25 +368,28 @@ class ParseCache:
     def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
         return cls(locations.cache / "index")
 
-    def index(self, repo: Repo, commit: str, card_dir: str,
-              reuse: TreeIndex | None = None) -> TreeIndex | None:
-        """COMMIT's index, built now if nobody has yet; None if the cache is not writable."""
+    def index(self, repo: Repo, commit: str, card_dir: str, reuse: TreeIndex | None = None,
+              files: Sequence[SourceFile] | None = None) -> TreeIndex | None:
+        """COMMIT's index (its card FILES, when the caller has listed them already), built now
+        if nobody has yet; None if the cache is not writable."""
         source = TreeSource(repo, commit, card_dir)
         name = index_name(repo.tree_of(commit), card_dir)
         found = open_index(name, [self.directory], source)
         if found is None:
             with contextlib.suppress(OSError):
-                found = build_index(name, [self.directory], source, [reuse] if reuse else [])
+                found = build_index(name, [self.directory], source, [reuse] if reuse else [],
+                                    files)
         return found
 
     def parse(self, source: IndexSource | TreeSource, files: Sequence[SourceFile],
               commit: str | None = None) -> list[ParsedFile]:
         repo = source.repo
         head = repo.resolve("HEAD")
-        head_index = self.index(repo, head, source.subdir) if head is not None else None
+        head_files = files if commit is not None and commit == head else None
+        head_index = self.index(repo, head, source.subdir, None, head_files) if head else None
         if commit is not None:
             own = head_index if commit == head else self.index(repo, commit, source.subdir,
-                                                                 head_index)
+                                                                 head_index, files)
             if own is not None:
                 by_path = {p.file: p for p in own.files()}
                 if all(f.path in by_path for f in files):

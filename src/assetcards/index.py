@@ -50,6 +50,10 @@ def listing_index_name(label: str, files: Sequence[SourceFile]) -> str:
     return f"dir-{digest.hexdigest()[:40]}.sqlite"
 
 
+def _refuse(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def entry_of(parsed: ParsedFile) -> str | None:
     """A file's parse as JSON, or None when JSON cannot carry it exactly (a date, a
     non-string key): such a file is parsed again from its blob when asked for."""
@@ -58,8 +62,11 @@ def entry_of(parsed: ParsedFile) -> str | None:
         "problems": [[p.line, p.col, p.card, p.message, p.key, p.code] for p in parsed.problems],
     }
     try:
-        text = json.dumps(entry, separators=(",", ":"), allow_nan=False)
-        if json.loads(text) != entry:
+        # No date, bytes, NaN or other value JSON lacks: dumps refuses them.
+        text = json.dumps(entry, separators=(",", ":"), allow_nan=False, default=_refuse)
+        # Non-string keys would come back as strings; only a round trip can tell, unless the
+        # parser vouches that every key is a string.
+        if not all(d.string_keys for d in parsed.cards) and json.loads(text) != entry:
             return None
     except (TypeError, ValueError):
         return None
@@ -68,7 +75,7 @@ def entry_of(parsed: ParsedFile) -> str | None:
 
 def parsed_of(entry: str, file: str) -> ParsedFile:
     data = json.loads(entry)
-    cards = [CardDoc(name, metadata, file, line, col, key_lines)
+    cards = [CardDoc(name, metadata, file, line, col, key_lines, True)
              for name, metadata, line, col, key_lines in data["cards"]]
     problems = [Problem(file, line, col, card, message, key, code)
                 for line, col, card, message, key, code in data["problems"]]

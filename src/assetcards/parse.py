@@ -46,6 +46,8 @@ class CardDoc:
     line: int
     col: int = 1
     key_lines: Mapping[str, int] = field(default_factory=dict)
+    # Every key, at every level of the metadata, is a string (JSON can carry it as it is).
+    string_keys: bool = field(default=False, compare=False)
 
     def key_line(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
@@ -153,6 +155,7 @@ def _card_from_node(
                               "is a mapping of fields)", code="not-mapping")]
     try:
         value: Any = _plain_value(loader, node) if plain else None
+        string_keys = value is not None
         if value is None:
             value = loader.construct_document(node)
     except yaml.YAMLError as exc:
@@ -197,7 +200,7 @@ def _card_from_node(
     if problems:
         return None, [Problem(p.file, p.line, p.col, name, p.message, p.key, p.code)
                       for p in problems]
-    return CardDoc(name, value, file, line, col, key_lines), []
+    return CardDoc(name, value, file, line, col, key_lines, string_keys), []
 
 
 class _NotPlain(Exception):
