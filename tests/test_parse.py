@@ -388,3 +388,9 @@ def test_values_are_exactly_what_pyyaml_builds(text: str) -> None:
     else:  # a non-string key is refused, not silently changed
         assert any(p.code == "bad-key" for p in result.problems) or not all(
             isinstance(k, str) for k in expected)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "-", "a@..", "--.@x"])
+def test_names_of_only_dots_and_dashes_are_refused(name: str) -> None:
+    assert check_name(name) == (f"name {name!r} is not valid: it needs a letter, a digit or '_' "
+                                "(before and after any '@')")

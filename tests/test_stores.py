@@ -258,3 +258,14 @@ def test_read_only_system_root_is_readable_by_another_user(tmp_path: Path) -> No
         assert json.loads(result.stdout)["provenance"]["scope"] == "system"
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_tracked_sets_exclude_a_store_by_any_spelling_of_its_url(tmp_path: Path,
+                                                                 locations: Locations) -> None:
+    from assetcards.stores import tracked_card_sets
+
+    bare, _ = card_upstream(tmp_path, {"a.yaml": model("alpha")})
+    add_store(locations, "team", str(bare))
+    for spelling in (str(bare), f"file://{bare}", f"{bare}/", str(bare).removesuffix(".git")):
+        assert tracked_card_sets(locations, [spelling]) == [], spelling
+    assert [s.label for s in tracked_card_sets(locations, ["/elsewhere"])] == ["team"]

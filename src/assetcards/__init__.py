@@ -52,6 +52,7 @@ __all__ = [
     "DownloadOptions",
     "DuplicateCardError",
     "FileAssetMetadataProvider",
+    "GitAssetMetadataProvider",
     "InProcAssetMetadataProvider",
     "ModelLoadError",
     "ModelLoader",
@@ -74,10 +75,12 @@ def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     return default_asset_store().retrieve_card(name, **kwargs)
 
 
-# Checkpoints and models load on first use: they import HTTP and (later) torch.
+# Loaded on first use: checkpoints and models import HTTP and (later) torch; git stores,
+# sqlite.
 _LAZY = {
     "Checkpoint": "download",
     "DownloadOptions": "download",
+    "GitAssetMetadataProvider": "gitprovider",
     "download_checkpoint": "download",
     "fetch_checkpoint": "download",
     "ModelLoader": "loader",

@@ -80,6 +80,9 @@ def check_name(name: object) -> str | None:
             f"name {name!r} is not valid: use letters, digits, '_', '-' and '.', "
             "with an optional '@env' suffix"
         )
+    if not all(any(c.isalnum() or c == "_" for c in part) for part in name.split("@")):
+        return f"name {name!r} is not valid: it needs a letter, a digit or '_' (before and " \
+            "after any '@')"
     return None
 
 

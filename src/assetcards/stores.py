@@ -473,12 +473,19 @@ def git_store_providers(root: Path, scope: str,
 def tracked_card_sets(locations: Locations, exclude: Sequence[str] = ()) -> list[CardSet]:
     """The parsed cards of every store tracked on this machine (at its pin), one CardSet each,
     labelled by store name; stores whose name or URL is in EXCLUDE are left out."""
+    excluded = {same_url_key(e) for e in exclude} | set(exclude)
     sets = []
     for store in list_stores(locations):
-        if store.name in exclude or store.state.url in exclude:
+        if store.name in excluded or same_url_key(store.state.url) in excluded:
             continue
         sets.append(store.card_set())
     return sets
+
+
+def same_url_key(url: str) -> str:
+    """URL in one spelling per repository: no file:// prefix, trailing '/' or '.git'."""
+    key = url.removeprefix("file://").rstrip("/")
+    return key.removesuffix(".git")
 
 
 def check_add_args(name: str, url: str, ref: str | None) -> None:
