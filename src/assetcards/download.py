@@ -29,7 +29,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from http.client import HTTPException, HTTPResponse
 from pathlib import Path
@@ -373,12 +373,23 @@ def _read_entry(entry: Path) -> dict[str, Any]:
 
 
 def _record(entry: Path, uri: str, source: _Source, digest: str, size: int) -> None:
-    """Note a complete file in the entry's index, atomically."""
+    """Note a complete file in the entry's index, atomically. Best effort: on a full disk the
+    note is skipped, and the file, complete and verified, is hashed again when next used."""
+    with suppress(OSError):
+        _write_record(entry, uri, source, digest, size)
+
+
+def _write_record(entry: Path, uri: str, source: _Source, digest: str, size: int) -> None:
     data = _read_entry(entry) or {"uri": uri, "files": {}}
+    if data["files"].get(source.name) == {"uri": source.uri, "sha256": digest, "size": size}:
+        return
     data["files"][source.name] = {"uri": source.uri, "sha256": digest, "size": size}
     tmp = entry / f"{ENTRY_FILE}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, entry / ENTRY_FILE)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, entry / ENTRY_FILE)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _forget(entry: Path, source: _Source) -> None:
@@ -427,9 +438,9 @@ def _fail_offline(ctx: _Context, entry: Path, missing: list[_Source]) -> None:
 def _ensure(ctx: _Context, entry: Path, source: _Source) -> None:
     """Make one file of the entry complete and valid; called with the entry's lock held."""
     options = ctx.options
-    if options.force:
-        _forget(entry, source)
-    elif (entry / source.name).is_file() and _keep(ctx, entry, source):
+    # With --force the cached copy stays until the new one is complete and replaces it: a
+    # download that fails (a full disk, a dropped connection) leaves the old copy in place.
+    if not options.force and (entry / source.name).is_file() and _keep(ctx, entry, source):
         return
     if options.offline:
         _fail_offline(ctx, entry, [source])
@@ -474,7 +485,8 @@ def _entry_lock(ctx: _Context, entry: Path) -> Iterator[None]:
         raise ctx.error(ctx.uri, f"cannot write the cache entry {entry} "
                                  f"({exc.strerror or exc}).") from None
     try:
-        (entry / HOLDER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        with suppress(OSError):  # only to say who holds the lock; not worth failing for
+            (entry / HOLDER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
         yield
     finally:
         (entry / HOLDER_FILE).unlink(missing_ok=True)
@@ -524,7 +536,14 @@ def _claim_partial(entry: Path, source: _Source) -> Path:
 def _download(ctx: _Context, entry: Path, source: _Source) -> tuple[str, int]:
     """Download SOURCE into the entry: temporary file, verify, rename. The digest and size."""
     part = _claim_partial(entry, source)
-    digest, size = _transfer(ctx, source, part)
+    try:
+        digest, size = _transfer(ctx, source, part)
+    except OSError as exc:  # writing: a full disk, a file size limit (reading is handled)
+        kept = part.stat().st_size if part.exists() else 0
+        raise ctx.error(source.uri, f"cannot write {exc.filename or part}: "
+                        f"{exc.strerror or exc}; the {kept} bytes downloaded so far are kept in "
+                        f"{part} (run again to resume, or delete it to free the space)."
+                        ) from None
     if source.sha256 is not None and digest != source.sha256:
         part.unlink(missing_ok=True)
         raise ctx.error(source.uri, _mismatch(source.sha256, digest)

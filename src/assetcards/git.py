@@ -175,7 +175,8 @@ class Repo:
             raise
         result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
         if check and proc.returncode != 0:
-            raise GitError(f"git {args[0]} failed in {self.path}: {_last_lines(err)}")
+            raise GitError(f"git {args[0]} failed in {self.path}: {_last_lines(err)}"
+                           + _signal_hint(err))
         return result
 
     def out(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
@@ -327,6 +328,13 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def _signal_hint(err: bytes) -> str:
+    """Git says a helper "died of signal N"; name the one a full disk quota sends."""
+    if b"died of signal 25" in err:
+        return " (signal 25, SIGXFSZ: a file grew past the size limit, ulimit -f)"
+    return ""
 
 
 def _last_lines(err: bytes, count: int = 3) -> str:

@@ -363,15 +363,24 @@ def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> No
             by_oid.setdefault(entry.oid, []).append(entry.path)
         for oid, data in repo.read_blobs(by_oid):
             for rel in by_oid[oid]:
-                target = staging / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
+                _write_file(staging / rel, data)
         marker = {"store": paths.name, "commit": commit, "card_dir": card_dir}
-        (staging / STORE_MARKER).write_text(json.dumps(marker) + "\n")
+        _write_file(staging / STORE_MARKER, (json.dumps(marker) + "\n").encode())
         replace_dir(staging, paths.checkout)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _write_file(target: Path, data: bytes) -> None:
+    """Write one file of a checkout; an error (a full disk) names the file."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror, str(target)) from None
 
 
 def _materializable(mode: str, path: str) -> bool:

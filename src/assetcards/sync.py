@@ -104,6 +104,9 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
         except AssetError as exc:
             result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
                                 store.state.commit, message=str(exc))
+        except OSError as exc:  # a full disk, a file size limit: this store fails, not all
+            result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
+                                store.state.commit, message=os_error_text(exc) + "; kept the pin")
         if options.on_done is not None:
             options.on_done(result)
         return result
@@ -176,6 +179,12 @@ def _update(store: Store, tip: str, others: list[CardSet], result: SyncResult) -
     result.status = UPDATED
     result.new = tip
     return result
+
+
+def os_error_text(exc: OSError) -> str:
+    """"cannot write PATH: No space left on device", from an OSError."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot write{where}: {exc.strerror or exc}"
 
 
 def card_changes(old: CardSet, new: CardSet) -> tuple[list[str], list[str], list[str]]:
