@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import AssetError, Problem
+from .providers import IndexedMetadataProvider
 from .store import StandardAssetStore
 
 
@@ -44,8 +45,15 @@ class SourceListing:
 
 def list_cards(store: StandardAssetStore, scope: str = "all",
                kind: str | None = None) -> list[SourceListing]:
+    for _, provider in store.providers(scope):
+        if isinstance(provider, IndexedMetadataProvider):
+            provider.docs()  # every card is about to be read: hold them in memory once
     all_names = set(store.retrieve_names(scope=scope))
     every_name = set(store.retrieve_names())
+    overrides: dict[str, list[str]] = {}
+    for name in sorted(all_names):
+        if "@" in name:
+            overrides.setdefault(name.split("@", 1)[0], []).append(name)
     listings = []
     for sc, provider in store.providers(scope):
         listing = SourceListing(sc, provider.label, problems=provider.problems())
@@ -55,7 +63,7 @@ def list_cards(store: StandardAssetStore, scope: str = "all",
                 if orphan is not None:
                     listing.entries.append(orphan)
                 continue
-            entry = _entry(store, name, scope, all_names)
+            entry = _entry(store, name, scope, overrides.get(name, []))
             if kind is None or entry.kind == kind or entry.error:
                 listing.entries.append(entry)
         if listing.entries or listing.problems:
@@ -75,9 +83,9 @@ def _orphan_override(name: str, every_name: set[str]) -> Entry | None:
     return Entry(name, error=error)
 
 
-def _entry(store: StandardAssetStore, name: str, scope: str, all_names: set[str]) -> Entry:
+def _entry(store: StandardAssetStore, name: str, scope: str, overridden_by: list[str]) -> Entry:
     entry = Entry(name)
-    entry.overridden_by = sorted(n for n in all_names if n.startswith(name + "@"))
+    entry.overridden_by = overridden_by
     try:
         card = store.retrieve_card(name, scope=scope)
     except AssetError as exc:
