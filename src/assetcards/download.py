@@ -486,11 +486,19 @@ def _entry_lock(ctx: _Context, entry: Path) -> Iterator[None]:
                                  f"({exc.strerror or exc}).") from None
     try:
         with suppress(OSError):  # only to say who holds the lock; not worth failing for
-            (entry / HOLDER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+            _write_holder(entry / HOLDER_FILE)
         yield
     finally:
         (entry / HOLDER_FILE).unlink(missing_ok=True)
         lock.release()
+
+
+def _write_holder(path: Path) -> None:
+    """Write who holds the lock, never through a symlink someone planted in a shared cache."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{os.getpid()} {socket.gethostname()}\n")
 
 
 def lock_holder(entry: Path) -> tuple[int, str] | None:
@@ -523,7 +531,10 @@ def _claim_partial(entry: Path, source: _Source) -> Path:
     """A temporary file unique to this process; it takes over the largest partial download
     left by a process that died (we hold the lock, so no live process is writing one)."""
     mine = entry / f"{source.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}{PART_SUFFIX}"
-    leftovers = sorted(entry.glob(f"{source.name}.*{PART_SUFFIX}"),
+    found = list(entry.glob(f"{source.name}.*{PART_SUFFIX}"))
+    for planted in [p for p in found if p.is_symlink()]:
+        planted.unlink(missing_ok=True)  # never resume into a file a symlink points at
+    leftovers = sorted((p for p in found if not p.is_symlink() and p.is_file()),
                        key=lambda p: p.stat().st_size, reverse=True)
     for index, leftover in enumerate(leftovers):
         if index == 0:

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -364,7 +365,8 @@ def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> No
         for oid, data in repo.read_blobs(by_oid):
             for rel in by_oid[oid]:
                 _write_file(staging / rel, data)
-        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir}
+        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir,
+                  "files": _signature(staging)}
         _write_file(staging / STORE_MARKER, (json.dumps(marker) + "\n").encode())
         replace_dir(staging, paths.checkout)
     except BaseException:
@@ -433,10 +435,53 @@ def clear_stale_git_locks(git_dir: Path, now: float | None = None) -> list[Path]
     return removed
 
 
-def repair_checkout(store: Store) -> bool:
-    """Make the checkout hold exactly the pinned commit's cards; True if it had to."""
-    if checkout_commit(store.paths) == store.state.commit:
+def _signature(directory: Path) -> dict[str, list[int]]:
+    """{path: [size, mtime_ns]} of every file under DIRECTORY but the marker; anything that is
+    not a regular file (a symlink someone put there) gets [-1, -1], which matches nothing."""
+    files: dict[str, list[int]] = {}
+    for dirpath, dirnames, filenames in os.walk(directory):
+        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, directory).replace(os.sep, "/")
+            if rel == STORE_MARKER:
+                continue
+            st = os.lstat(full)
+            regular = stat.S_ISREG(st.st_mode)
+            files[rel] = [st.st_size, st.st_mtime_ns] if regular else [-1, -1]
+    return files
+
+
+def checkout_is_intact(paths: StorePaths, commit: str) -> bool:
+    """Whether the checkout holds COMMIT's files as they were written: same marker, same
+    files, each of the same size and modification time (a hand edit, a deleted or an added
+    file shows)."""
+    try:
+        info = json.loads((paths.checkout / STORE_MARKER).read_text())
+        return bool(info.get("commit") == commit and info.get("files") == _signature(
+            paths.checkout))
+    except (OSError, ValueError, AttributeError):
         return False
+
+
+def repair_refs(store: Store) -> bool:
+    """Point the store repository's HEAD and pinned ref at the pin again, if someone moved
+    them by hand (HEAD is what `--rev HEAD~N` counts from); True if it had to."""
+    repo, commit = store.repo, store.state.commit
+    head = repo.run("symbolic-ref", "--quiet", "HEAD", check=False).stdout.decode().strip()
+    pinned = repo.resolve(PINNED_REF)
+    if head == PINNED_REF and pinned == commit:
+        return False
+    repo.update_ref(PINNED_REF, commit)
+    repo.run("symbolic-ref", "HEAD", PINNED_REF)
+    return True
+
+
+def repair_checkout(store: Store) -> bool:
+    """Make the checkout hold exactly the pinned commit's cards, and the repository's HEAD
+    point at the pin; True if anything had to be repaired."""
+    repaired = repair_refs(store)
+    if checkout_is_intact(store.paths, store.state.commit):
+        return repaired
     materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
     return True
 
