@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.gitutil import make_upstream
@@ -37,3 +41,22 @@ def run_cards(*args: str, env: dict[str, str] | None = None, timeout: float = 12
               cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([CARDS, *args], capture_output=True, text=True, timeout=timeout,
                           env=env if env is not None else dict(os.environ), cwd=cwd)
+
+
+@contextmanager
+def world_readable_dir(tmp_path: Path, label: str) -> Iterator[Path]:
+    """A directory other users can read (pytest's own temporary directories are private)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to act as another user")
+    base = Path("/tmp") / f"assetcards-{label}-{os.getpid()}-{tmp_path.name}"
+    base.mkdir(mode=0o755)
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def run_as_nobody(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`cards ARGS` as the unprivileged user nobody."""
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           CARDS, *args], capture_output=True, text=True, env=env, timeout=60)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,13 @@ from assetcards.store import StandardAssetStore
 from assetcards.storeops import add_store, remove_store
 from assetcards.stores import list_stores, read_state
 from tests.gitutil import commit_files, git, push
-from tests.storeutil import card_upstream, model, run_cards
+from tests.storeutil import (
+    card_upstream,
+    model,
+    run_as_nobody,
+    run_cards,
+    world_readable_dir,
+)
 
 
 def test_add_pins_tip_and_counts_cards(tmp_path: Path, locations: Locations) -> None:
@@ -237,27 +242,17 @@ def test_readme_flow_with_the_project_checkout(tmp_path: Path, locations: Locati
     assert json.loads(shown.stdout)["provenance"]["kind"] == "git"
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to read as another user")
 def test_read_only_system_root_is_readable_by_another_user(tmp_path: Path) -> None:
-    if shutil.which("setpriv") is None:
-        pytest.skip("setpriv is not available")
-    base = Path("/tmp") / f"assetcards-ro-{os.getpid()}-{tmp_path.name}"
-    base.mkdir(mode=0o755)
-    try:
+    with world_readable_dir(tmp_path, "ro") as base:
         bare, _ = card_upstream(base, {"a.yaml": model("alpha")})
         env = dict(os.environ, FAIRSEQ2_ASSET_DIR=str(base / "system"),
                    FAIRSEQ2_USER_ASSET_DIR=str(base / "nobody-user"),
                    FAIRSEQ2_CACHE_DIR=str(base / "nobody-cache"), HOME=str(base))
         assert run_cards("store", "add", "--system", "shared", str(bare), env=env).returncode == 0
         subprocess.run(["chmod", "-R", "go-w", str(base / "system")], check=True)
-        result = subprocess.run(
-            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-             str(Path(run_cards.__globals__["CARDS"])), "show", "alpha", "--json"],
-            capture_output=True, text=True, env=env, timeout=60)
+        result = run_as_nobody("show", "alpha", "--json", env=env)
         assert result.returncode == 0, result.stderr
         assert json.loads(result.stdout)["provenance"]["scope"] == "system"
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_tracked_sets_exclude_a_store_by_any_spelling_of_its_url(tmp_path: Path,

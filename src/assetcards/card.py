@@ -46,6 +46,17 @@ class Provenance:
         return text
 
 
+def card_kind(fields: Mapping[str, Any]) -> str:
+    """What a card with these (resolved) fields describes: model, tokenizer, dataset, other."""
+    if "model_family" in fields or "model_arch" in fields:
+        return "model"
+    if "tokenizer_family" in fields:
+        return "tokenizer"
+    if "dataset_family" in fields:
+        return "dataset"
+    return "other"
+
+
 class AssetCard:
     """A card: its own fields, the card it inherits from, and its provenance."""
 
@@ -118,14 +129,7 @@ class AssetCard:
         return merged
 
     def kind(self) -> str:
-        fields = self.flatten()
-        if "model_family" in fields or "model_arch" in fields:
-            return "model"
-        if "tokenizer_family" in fields:
-            return "tokenizer"
-        if "dataset_family" in fields:
-            return "dataset"
-        return "other"
+        return card_kind(self.flatten())
 
     def field(self, name: str) -> AssetCardField:
         return AssetCardField(self, [name])

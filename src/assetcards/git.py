@@ -396,31 +396,29 @@ def parse_ls_files(data: bytes) -> list[TreeEntry]:
     return entries
 
 
-def parse_cat_file_batch(data: bytes) -> Iterator[tuple[str, bytes]]:
-    pos = 0
-    end = len(data)
-    while pos < end:
-        newline = data.index(b"\n", pos)
-        header = data[pos:newline].decode().split()
-        pos = newline + 1
-        if len(header) != 3:  # "<oid> missing"
-            raise GitError(f"git object {header[0] if header else '?'} is missing")
-        size = int(header[2])
-        yield header[0], data[pos : pos + size]
-        pos += size + 1
-
-
-def parse_cat_file_batch_tolerant(data: bytes) -> Iterator[bytes | None]:
-    """Like parse_cat_file_batch, but yields None for a missing or ambiguous object."""
+def _batch_records(data: bytes) -> Iterator[tuple[str, bytes | None]]:
+    """(name asked for, content or None when missing) for each record of `cat-file --batch`."""
     pos = 0
     end = len(data)
     while pos < end:
         newline = data.index(b"\n", pos)
         header = data[pos:newline].decode("utf-8", "replace").rsplit(" ", 2)
         pos = newline + 1
-        if len(header) != 3 or not header[2].isdigit():
-            yield None
+        if len(header) != 3 or not header[2].isdigit():  # "<name> missing" / "ambiguous"
+            yield header[0], None
             continue
         size = int(header[2])
-        yield data[pos : pos + size]
+        yield header[0], data[pos : pos + size]
         pos += size + 1
+
+
+def parse_cat_file_batch(data: bytes) -> Iterator[tuple[str, bytes]]:
+    for oid, content in _batch_records(data):
+        if content is None:
+            raise GitError(f"git object {oid or '?'} is missing")
+        yield oid, content
+
+
+def parse_cat_file_batch_tolerant(data: bytes) -> Iterator[bytes | None]:
+    """Like parse_cat_file_batch, but yields None for a missing or ambiguous object."""
+    return (content for _, content in _batch_records(data))

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
+from .card import card_kind
 from .checks import directory_target
 from .errors import AssetError, AssetNotFoundError, UnsafeInputError
 from .parse import check_name
-from .validate import PLACEHOLDER, CardSet, card_kind
+from .validate import PLACEHOLDER, CardSet
 
 
 def card_fields(name: str, base_fields: dict[str, Any] | None, base: str | None,

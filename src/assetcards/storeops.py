@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 
 from .errors import StoreError
@@ -22,12 +23,12 @@ from .stores import (
     check_add_args,
     check_store_name,
     clean_tmp,
+    commit_problems,
     default_ref,
     fetch_ref,
     get_store,
     init_store_repo,
     list_stores,
-    manifest_at,
     move_pin,
     normalize_url,
     problems_error,
@@ -35,7 +36,6 @@ from .stores import (
     resolve_rev,
     write_state,
 )
-from .validate import validate
 
 Notify = Callable[[str], None]
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -79,9 +79,7 @@ def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: st
         store = Store(paths, StoreState(name, scope, url, ref, commit, repo.tree_of(commit),
                                         card_dir_at(repo, commit), added_at=time.time()),
                       locations.cache)
-        cards = store.card_set(commit)
-        others = [s.card_set() for s in list_stores(locations) if s.name != name]
-        problems = validate(cards, others, manifest_at(repo, commit))
+        cards, problems = commit_problems(store, commit, list_stores(locations))
         if problems:
             raise problems_error(name, commit, problems)
         return move_pin(store, commit, len(cards.docs))
@@ -90,6 +88,22 @@ def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: st
         if not paths.state_file.exists():
             shutil.rmtree(paths.checkout, ignore_errors=True)
         raise
+
+
+@contextmanager
+def _locked(locations: Locations, name: str, scope: str, lock_timeout: float,
+            notify: Notify | None, command: str) -> Iterator[Store | None]:
+    """Store NAME with its lock held and its state read again (None: another process removed
+    it while we waited)."""
+    check_store_name(name)
+    paths = get_store(locations, name, scope).paths
+    with hold(paths.lock, f"store {name}", lock_timeout, notify, command):
+        state = read_state(paths)
+        yield Store(paths, state, locations.cache) if state is not None else None
+
+
+def _removed(name: str) -> StoreError:
+    return StoreError(f"store {name!r} was removed by another process")
 
 
 def remove_store(
@@ -101,16 +115,14 @@ def remove_store(
     notify: Notify | None = None,
 ) -> Store:
     """Forget store NAME: its state first (readers stop seeing it), then its files."""
-    check_store_name(name)
-    store = get_store(locations, name, scope)
-    paths = store.paths
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards store remove"):
-        if read_state(paths) is None:
-            return store  # removed by another process while we waited
-        paths.state_file.unlink()
-        shutil.rmtree(paths.checkout, ignore_errors=True)
-        shutil.rmtree(paths.git_dir, ignore_errors=True)
-    return store
+    found = get_store(locations, name, scope)
+    with _locked(locations, name, scope, lock_timeout, notify, "cards store remove") as store:
+        if store is None:
+            return found  # removed by another process while we waited
+        store.paths.state_file.unlink()
+        shutil.rmtree(store.paths.checkout, ignore_errors=True)
+        shutil.rmtree(store.paths.git_dir, ignore_errors=True)
+        return store
 
 
 def pin_store(
@@ -124,24 +136,17 @@ def pin_store(
 ) -> Store:
     """Hold store NAME at REV (a tag, a branch or a commit id): `cards sync` leaves it there
     until `unpin_store`. The commit is validated like any commit sync would pin."""
-    store = get_store(locations, name, scope)
-    paths = store.paths
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards pin"):
-        clean_tmp(paths)
-        state = read_state(paths)
-        if state is None:
-            raise StoreError(f"store {name!r} was removed by another process")
-        store = Store(paths, state, locations.cache)
-        commit = resolve_rev(store.repo, state.url, rev)
-        cards = store.card_set(commit)
-        others = [s.card_set() for s in list_stores(locations) if s.paths != paths]
-        problems = validate(cards, others, manifest_at(store.repo, commit))
+    with _locked(locations, name, scope, lock_timeout, notify, "cards pin") as store:
+        if store is None:
+            raise _removed(name)
+        clean_tmp(store.paths)
+        commit = resolve_rev(store.repo, store.state.url, rev)
+        cards, problems = commit_problems(store, commit, list_stores(locations))
         if problems:
             raise problems_error(name, commit, problems)
-        new_state = move_pin(store, commit, len(cards.docs))
-        new_state = replace(new_state, held=rev)
-        write_state(paths, new_state)
-        return Store(paths, new_state, locations.cache)
+        new_state = replace(move_pin(store, commit, len(cards.docs)), held=rev)
+        write_state(store.paths, new_state)
+        return Store(store.paths, new_state, locations.cache)
 
 
 def unpin_store(
@@ -153,11 +158,9 @@ def unpin_store(
     notify: Notify | None = None,
 ) -> Store:
     """Let `cards sync` move store NAME again (its pin stays where it is until then)."""
-    store = get_store(locations, name, scope)
-    with hold(store.paths.lock, f"store {name}", lock_timeout, notify, "cards unpin"):
-        state = read_state(store.paths)
-        if state is None:
-            raise StoreError(f"store {name!r} was removed by another process")
-        state = replace(state, held=None)
+    with _locked(locations, name, scope, lock_timeout, notify, "cards unpin") as store:
+        if store is None:
+            raise _removed(name)
+        state = replace(store.state, held=None)
         write_state(store.paths, state)
-        return Store(store.paths, state)
+        return Store(store.paths, state, locations.cache)

@@ -32,6 +32,7 @@ from .errors import (
     AssetError,
     AssetMetadataError,
     AssetNotFoundError,
+    Problem,
     StoreError,
     UnsafeInputError,
 )
@@ -540,6 +541,17 @@ def same_url_key(url: str) -> str:
     """URL in one spelling per repository: no file:// prefix, trailing '/' or '.git'."""
     key = url.removeprefix("file://").rstrip("/")
     return key.removesuffix(".git")
+
+
+def commit_problems(store: Store, commit: str,
+                    tracked: Sequence[Store]) -> tuple[CardSet, list[Problem]]:
+    """COMMIT's cards and what is wrong with them: the built-in rules, the commit's own
+    manifest rules, and duplicates with every other TRACKED store at its pin."""
+    from .validate import validate
+
+    cards = store.card_set(commit)
+    others = [s.card_set() for s in tracked if s.paths != store.paths]
+    return cards, validate(cards, others, manifest_at(store.repo, commit))
 
 
 def check_add_args(name: str, url: str, ref: str | None) -> None:

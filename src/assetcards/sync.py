@@ -28,17 +28,17 @@ from .stores import (
     card_dir_at,
     checkout_commit,
     clean_tmp,
+    commit_problems,
     fetch_ref,
     get_store,
     init_store_repo,
     list_stores,
-    manifest_at,
     move_pin,
     read_state,
     repair_checkout,
     write_state,
 )
-from .validate import CardSet, validate
+from .validate import CardSet
 
 Notify = Callable[[str], None]
 
@@ -160,12 +160,11 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
                 "commit stays readable. Run `cards sync --allow-rewrite` to follow upstream."
             )
             return result
-        return _update(store, tip, [s.card_set() for s in others], result)
+        return _update(store, tip, others, result)
 
 
-def _update(store: Store, tip: str, others: list[CardSet], result: SyncResult) -> SyncResult:
-    new_cards = store.card_set(tip)
-    problems = validate(new_cards, others, manifest_at(store.repo, tip))
+def _update(store: Store, tip: str, others: Sequence[Store], result: SyncResult) -> SyncResult:
+    new_cards, problems = commit_problems(store, tip, others)
     if problems:
         result.status = REJECTED
         result.new = tip

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .card import card_kind
 from .errors import Problem
 from .manifest import Manifest
 from .parse import CardDoc, ParsedFile
@@ -168,16 +169,6 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     if manifest is not None:
         problems += _manifest_rules(doc, fields, kind, manifest, concrete)
     return problems
-
-
-def card_kind(fields: Mapping[str, Any]) -> str:
-    if "model_family" in fields or "model_arch" in fields:
-        return "model"
-    if "tokenizer_family" in fields:
-        return "tokenizer"
-    if "dataset_family" in fields:
-        return "dataset"
-    return "other"
 
 
 def checkpoint_problem(value: Any, card_file: str = "") -> str | None:
