@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import textwrap
 from pathlib import Path
 
@@ -122,7 +123,8 @@ def test_bundled_cards_are_present() -> None:
     provenance = metadata[PROVENANCE_KEY]
     assert (provenance.kind, provenance.source, provenance.file) == (
         "package", "assetcards", "llama/llama3.yaml")
-    assert Path(metadata[BASE_PATH_KEY]).resolve() == REPO_ROOT / "cards" / "llama"
+    installed = Path(str(importlib.resources.files("assetcards"))) / "cards" / "llama"
+    assert Path(metadata[BASE_PATH_KEY]).resolve() == installed.resolve()
 
 
 def test_missing_package_is_empty() -> None:
