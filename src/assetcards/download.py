@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import socket
 import string
 import sys
@@ -41,6 +42,7 @@ from .card import AssetCard
 from .errors import AssetCardError, DownloadError, LockTimeoutError
 from .locations import Locations
 
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")
 CHECKSUM_FIELD = "checkpoint_sha256"
 SHARDS_FIELD = "num_shards"
 SHARD_PLACEHOLDER = "shard_idx"
@@ -205,7 +207,30 @@ def checkpoint_uri(card: AssetCard) -> str:
     if not checkpoint.exists():
         raise DownloadError(f"The card {card.name!r} has no 'checkpoint' field, so there is "
                             f"nothing to fetch (card from {card.provenance}).")
+    _check_inside(card)
     return checkpoint.as_uri()
+
+
+def _check_inside(card: AssetCard) -> None:
+    """Refuse a relative checkpoint path that leads outside the card's store or directory.
+    Validation refuses such a card, but a card is also read unvalidated (a loose file, a
+    commit pinned from a lock file), and a fetch must never read outside on its behalf."""
+    from .validate import checkpoint_problem
+
+    owner = next((c for c in card.base_chain() if "checkpoint" in c.metadata), None)
+    value = owner.metadata["checkpoint"] if owner is not None else None
+    if owner is None or not isinstance(value, str) or _URI_SCHEME.match(value):
+        return
+    if value.startswith(("/", "~")):
+        return
+    where = owner.provenance
+    file = where.file  # relative to the store root; for a directory, absolute: make it relative
+    if where.kind == "directory" and os.path.isabs(file):
+        file = os.path.relpath(file, where.source)
+    problem = checkpoint_problem(value, file.replace(os.sep, "/"))
+    if problem is not None and "leads outside" in problem:
+        raise DownloadError(f"The card {card.name!r} cannot be fetched: its {problem} "
+                            f"(card from {owner.provenance}).")
 
 
 def cache_entry(locations: Locations, uri: str) -> Path:
