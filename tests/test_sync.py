@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from assetcards.checkout import checkout_commit
 from assetcards.errors import LockTimeoutError, StoreError
 from assetcards.gitprovider import GitAssetMetadataProvider
 from assetcards.locations import Locations
 from assetcards.locks import hold
 from assetcards.store import StandardAssetStore
 from assetcards.storeops import add_store
-from assetcards.stores import checkout_commit, get_store, read_state
+from assetcards.stores import get_store, read_state
 from assetcards.sync import SyncOptions, sync_stores
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import CARDS, card_upstream, model, run_cards

@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
-import stat
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .checkout import checkout_is_intact, materialize
 from .errors import (
     AssetError,
     AssetMetadataError,
@@ -36,14 +35,13 @@ from .errors import (
     StoreError,
     UnsafeInputError,
 )
-from .fsutil import atomic_write_json, replace_dir
+from .fsutil import atomic_write_json
 from .git import Repo, check_ref, check_url, is_oid
 from .index import TreeIndex, build_index, index_name, open_index
 from .locations import STATE_DIR, Locations, scopes_for
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
-from .parse import is_card_path
 from .providers import AssetMetadataProvider
-from .sources import STORE_MARKER, TreeSource
+from .sources import TreeSource
 from .validate import CardSet
 
 STATE_FORMAT = 1
@@ -340,60 +338,7 @@ def _is_ref_name(rev: str) -> bool:
     return True
 
 
-# -- the checkout ----------------------------------------------------------------------------
-
-
-def checkout_commit(paths: StorePaths) -> str | None:
-    """The commit the files in the checkout are, from its marker (None if absent or damaged)."""
-    try:
-        info = json.loads((paths.checkout / STORE_MARKER).read_text())
-        commit = info.get("commit")
-        return commit if isinstance(commit, str) and is_oid(commit) else None
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> None:
-    """Write the card files of COMMIT (and nothing else) to the store's checkout, atomically."""
-    paths.tmp_dir.mkdir(parents=True, exist_ok=True)
-    staging = paths.tmp_dir / f"{paths.name}-{os.getpid()}-{time.monotonic_ns()}"
-    staging.mkdir()
-    try:
-        entries = [e for e in repo.ls_tree(commit, card_dir) if _materializable(e.mode, e.path)]
-        by_oid: dict[str, list[str]] = {}
-        for entry in entries:
-            by_oid.setdefault(entry.oid, []).append(entry.path)
-        for oid, data in repo.read_blobs(by_oid):
-            for rel in by_oid[oid]:
-                _write_file(staging / rel, data)
-        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir,
-                  "files": _signature(staging)}
-        _write_file(staging / STORE_MARKER, (json.dumps(marker) + "\n").encode())
-        replace_dir(staging, paths.checkout)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def _write_file(target: Path, data: bytes) -> None:
-    """Write one file of a checkout; an error (a full disk) names the file."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:
-        if exc.filename is not None:
-            raise
-        raise OSError(exc.errno, exc.strerror, str(target)) from None
-
-
-def _materializable(mode: str, path: str) -> bool:
-    """Regular files only; no hidden, '..' or absolute paths; YAML only when it is a card."""
-    if mode not in ("100644", "100755") or path.startswith("/"):
-        return False
-    parts = path.split("/")
-    if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
-        return False
-    return is_card_path(path) or not path.endswith((".yaml", ".yml"))
+# -- keeping the checkout and repository as the pin says -------------------------------------
 
 
 def clean_tmp(paths: StorePaths) -> None:
@@ -434,34 +379,6 @@ def clear_stale_git_locks(git_dir: Path, now: float | None = None) -> list[Path]
             continue
         removed.append(path)
     return removed
-
-
-def _signature(directory: Path) -> dict[str, list[int]]:
-    """{path: [size, mtime_ns]} of every file under DIRECTORY but the marker; anything that is
-    not a regular file (a symlink someone put there) gets [-1, -1], which matches nothing."""
-    files: dict[str, list[int]] = {}
-    for dirpath, dirnames, filenames in os.walk(directory):
-        for name in filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, directory).replace(os.sep, "/")
-            if rel == STORE_MARKER:
-                continue
-            st = os.lstat(full)
-            regular = stat.S_ISREG(st.st_mode)
-            files[rel] = [st.st_size, st.st_mtime_ns] if regular else [-1, -1]
-    return files
-
-
-def checkout_is_intact(paths: StorePaths, commit: str) -> bool:
-    """Whether the checkout holds COMMIT's files as they were written: same marker, same
-    files, each of the same size and modification time (a hand edit, a deleted or an added
-    file shows)."""
-    try:
-        info = json.loads((paths.checkout / STORE_MARKER).read_text())
-        return bool(info.get("commit") == commit and info.get("files") == _signature(
-            paths.checkout))
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 def repair_refs(store: Store) -> bool:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .checkout import checkout_commit
 from .errors import AssetError, Problem, StoreError
 from .git import Repo
 from .locations import Locations
@@ -26,7 +27,6 @@ from .stores import (
     StorePaths,
     StoreState,
     card_dir_at,
-    checkout_commit,
     clean_tmp,
     commit_problems,
     fetch_ref,

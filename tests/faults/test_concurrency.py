@@ -10,9 +10,10 @@ import threading
 import time
 from pathlib import Path
 
+from assetcards.checkout import checkout_commit
 from assetcards.locations import Locations
 from assetcards.storeops import add_store
-from assetcards.stores import PINNED_REF, checkout_commit, get_store
+from assetcards.stores import PINNED_REF, get_store
 from tests.faults.helpers import (
     READER,
     SOAK,

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import yaml
 
+from assetcards.checkout import checkout_commit
 from assetcards.locations import Locations
 from assetcards.sources import STORE_MARKER
 from assetcards.store import StandardAssetStore
 from assetcards.storeops import add_store
-from assetcards.stores import StorePaths, checkout_commit, get_store, read_state
+from assetcards.stores import StorePaths, get_store, read_state
 from tests.faults.helpers import (
     SOAK,
     advance,
