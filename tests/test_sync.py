@@ -262,7 +262,7 @@ def test_hand_edited_checkout_is_restored_by_sync(tmp_path: Path, locations: Loc
     (store.paths.checkout / ".assetcards-store").unlink()
     (store.paths.checkout / "cards" / "a.yaml").unlink()
     [result] = sync_stores(locations, options=SyncOptions(offline=True))
-    assert result.message == "restored the checkout of the pinned commit"
+    assert result.message == "restored the checkout to the pinned commit"
     assert (store.paths.checkout / "cards" / "a.yaml").is_file()
 
 
@@ -289,3 +289,14 @@ def test_cli_sync_output(tmp_path: Path, locations: Locations) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == (f"team: updated {store.state.commit[:12]} -> {new[:12]}\n"
                              "  added: beta\n")
+
+
+def test_a_moved_head_alone_is_named_as_such(tmp_path: Path, locations: Locations) -> None:
+    bare, work = card_upstream(tmp_path, {"a.yaml": model("alpha")})
+    first = git(work, "rev-parse", "HEAD")
+    commit_files(work, {"cards/b.yaml": model("beta")})
+    push(work)
+    store, _ = add_store(locations, "team", str(bare))
+    git(store.paths.git_dir, "update-ref", "refs/assetcards/pinned", first)
+    [result] = sync_stores(locations, options=SyncOptions(offline=True))
+    assert result.message == "restored the repository's HEAD to the pinned commit"

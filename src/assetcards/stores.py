@@ -394,14 +394,14 @@ def repair_refs(store: Store) -> bool:
     return True
 
 
-def repair_checkout(store: Store) -> bool:
+def repair_checkout(store: Store) -> str:
     """Make the checkout hold exactly the pinned commit's cards, and the repository's HEAD
-    point at the pin; True if anything had to be repaired."""
-    repaired = repair_refs(store)
-    if checkout_is_intact(store.paths, store.state.commit):
-        return repaired
-    materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
-    return True
+    point at the pin; says what had to be repaired ("" if nothing)."""
+    repaired = ["the repository's HEAD"] if repair_refs(store) else []
+    if not checkout_is_intact(store.paths, store.state.commit):
+        materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
+        repaired.insert(0, "the checkout")
+    return f"restored {' and '.join(repaired)} to the pinned commit" if repaired else ""
 
 
 def move_pin(store: Store, commit: str, cards: int) -> StoreState:

@@ -129,8 +129,7 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
                               message="removed by another process")
         store = Store(paths, state, store.cache_dir)
         result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
-        if repair_checkout(store):
-            result.message = "restored the checkout of the pinned commit"
+        result.message = repair_checkout(store)
         if state.held:
             result.status = HELD
             result.message = f"held at {state.held} by `cards pin`; `cards unpin` releases it"

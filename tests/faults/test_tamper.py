@@ -116,7 +116,8 @@ def test_store_directory_changed_by_hand(tmp_path: Path, locations: Locations) -
     assert result.returncode == 0
     [entry] = json.loads(result.stdout)
     assert entry["status"] == "offline"
-    assert entry["message"] == "restored the checkout of the pinned commit"
+    assert entry["message"] == ("restored the checkout and the repository's HEAD to the pinned "
+                                "commit")
     assert sorted(p.name for p in cards_dir.iterdir()) == [
         f"c{i}.yaml" for i in range(5)]
     assert "generation: 1" in (cards_dir / "c0.yaml").read_text()
@@ -134,7 +135,7 @@ def test_marker_and_state_damaged_by_hand(tmp_path: Path, locations: Locations) 
     assert sorted(_generations()) == expected_names("team", 0)
     result = cards("sync", "--json")
     assert result.returncode == 0
-    assert json.loads(result.stdout)[0]["message"] == "restored the checkout of the pinned commit"
+    assert json.loads(result.stdout)[0]["message"] == "restored the checkout to the pinned commit"
     store.paths.state_file.write_text('{"commit": "HEAD"}')
     broken = cards("sync")
     assert broken.returncode == 1
