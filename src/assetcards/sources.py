@@ -14,8 +14,7 @@ from pathlib import Path
 
 from .errors import Problem
 from .git import Repo, TreeEntry
-from .parallel import parse_blobs
-from .parse import MAX_FILE_BYTES, ParsedFile, is_card_path
+from .parse import MAX_FILE_BYTES, ParsedFile, is_card_path, parse_file
 
 # A directory holding this marker is a git store's checkout: its cards are read from the
 # store's pinned commit, never as loose files of the root above it.
@@ -56,8 +55,7 @@ class CardSource(ABC):
 def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
     """Parse files in order; one too large to read is reported without reading it."""
     readable = [f for f in files if f.size <= MAX_FILE_BYTES]  # size -1: unknown, read it
-    blobs = [(f.path, data) for f, data in source.read(readable)]
-    parsed = {p.file: p for p in parse_blobs(blobs)}
+    parsed = {f.path: parse_file(data, f.path) for f, data in source.read(readable)}
     results = []
     for f in files:
         if f.path in parsed:
