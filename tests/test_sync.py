@@ -300,3 +300,46 @@ def test_a_moved_head_alone_is_named_as_such(tmp_path: Path, locations: Location
     git(store.paths.git_dir, "update-ref", "refs/assetcards/pinned", first)
     [result] = sync_stores(locations, options=SyncOptions(offline=True))
     assert result.message == "restored the repository's HEAD to the pinned commit"
+
+
+def test_in_place_edits_are_found_by_verify_or_the_hourly_check(tmp_path: Path,
+                                                                locations: Locations) -> None:
+    import dataclasses
+
+    from assetcards.stores import write_state
+
+    bare, _ = card_upstream(tmp_path, {"a.yaml": model("alpha"), "b.yaml": model("beta")})
+    store, _ = add_store(locations, "team", str(bare))
+    card = store.paths.checkout / "cards" / "a.yaml"
+    pinned_text = card.read_text()
+    with open(card, "r+") as handle:  # an edit in place: no directory changes
+        handle.seek(0)
+        handle.write(pinned_text.replace("alpha", "ALPHA"))
+    [routine] = sync_stores(locations, options=SyncOptions(offline=True))
+    assert routine.message == "offline: kept the pinned commit"
+    assert "ALPHA" in card.read_text()  # a routine sync only compares directories
+    [verified] = sync_stores(locations, options=SyncOptions(offline=True, verify=True))
+    assert verified.message == "restored the checkout to the pinned commit"
+    assert card.read_text() == pinned_text
+    with open(card, "r+") as handle:
+        handle.write("#")
+    state = read_state(store.paths)
+    assert state is not None
+    write_state(store.paths, dataclasses.replace(state, verified_at=state.verified_at - 3601))
+    [hourly] = sync_stores(locations, options=SyncOptions(offline=True))
+    assert hourly.message == "restored the checkout to the pinned commit"
+    assert card.read_text() == pinned_text
+
+
+def test_added_or_removed_files_are_found_at_every_sync(tmp_path: Path,
+                                                        locations: Locations) -> None:
+    bare, _ = card_upstream(tmp_path, {"sub/a.yaml": model("alpha")})
+    store, _ = add_store(locations, "team", str(bare))
+    (store.paths.checkout / "cards" / "sub" / "extra.yaml").write_text(model("intruder"))
+    [result] = sync_stores(locations, options=SyncOptions(offline=True))
+    assert result.message == "restored the checkout to the pinned commit"
+    assert not (store.paths.checkout / "cards" / "sub" / "extra.yaml").exists()
+    (store.paths.checkout / "top.yaml").write_text(model("intruder"))
+    [result] = sync_stores(locations, options=SyncOptions(offline=True))
+    assert result.message == "restored the checkout to the pinned commit"
+    assert not (store.paths.checkout / "top.yaml").exists()

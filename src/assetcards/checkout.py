@@ -48,10 +48,14 @@ def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> No
         for oid, data in repo.read_blobs(by_oid):
             for rel in by_oid[oid]:
                 _write_file(staging / rel, data)
-        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir,
-                  "files": _signature(staging)}
+        stamp = time.time_ns()
+        marker = {"store": paths.name, "commit": commit, "card_dir": card_dir, "root": stamp,
+                  "dirs": _dir_signature(staging), "files": _signature(staging)}
         _write_file(staging / STORE_MARKER, (json.dumps(marker) + "\n").encode())
         replace_dir(staging, paths.checkout)
+        # The top directory's time is the one the marker records: a file added to or removed
+        # from it later changes that time, as it changes every other directory's.
+        os.utime(paths.checkout, ns=(stamp, stamp), follow_symlinks=False)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -94,13 +98,32 @@ def _signature(directory: Path) -> dict[str, list[int]]:
     return files
 
 
-def checkout_is_intact(paths: StorePaths, commit: str) -> bool:
-    """Whether the checkout holds COMMIT's files as they were written: same marker, same
-    files, each of the same size and modification time (a hand edit, a deleted or an added
-    file shows)."""
+def _dir_signature(directory: Path) -> dict[str, int]:
+    """{directory: mtime_ns} of every directory below DIRECTORY (not itself). Cheap: it reads
+    directories, not the files in them. A file added, removed or renamed (as editors save)
+    changes its directory's time."""
+    dirs: dict[str, int] = {}
+    for dirpath, dirnames, _ in os.walk(directory):
+        for name in dirnames:
+            full = os.path.join(dirpath, name)
+            dirs[os.path.relpath(full, directory).replace(os.sep, "/")] = os.lstat(
+                full).st_mtime_ns
+    return dirs
+
+
+def checkout_is_intact(paths: StorePaths, commit: str, deep: bool = True) -> bool:
+    """Whether the checkout holds COMMIT's files as they were written: the marker names the
+    commit, and no directory changed (no file added, removed or renamed). DEEP also compares
+    every file's size and modification time, which finds a file edited in place but costs a
+    `stat` per file."""
     try:
         info = json.loads((paths.checkout / STORE_MARKER).read_text())
-        return bool(info.get("commit") == commit and info.get("files") == _signature(
-            paths.checkout))
+        if info.get("commit") != commit:
+            return False
+        if os.lstat(paths.checkout).st_mtime_ns != info.get("root"):
+            return False
+        if info.get("dirs") != _dir_signature(paths.checkout):
+            return False
+        return not deep or info.get("files") == _signature(paths.checkout)
     except (OSError, ValueError, AttributeError):
         return False

@@ -76,6 +76,7 @@ class StoreState:
     synced_at: float = 0.0
     previous_commit: str | None = None
     held: str | None = None  # the revision a `cards pin` holds the store at
+    verified_at: float = 0.0  # when every file of the checkout was last checked
     format: int = STATE_FORMAT
 
     def to_json(self) -> dict[str, Any]:
@@ -394,11 +395,12 @@ def repair_refs(store: Store) -> bool:
     return True
 
 
-def repair_checkout(store: Store) -> str:
-    """Make the checkout hold exactly the pinned commit's cards, and the repository's HEAD
-    point at the pin; says what had to be repaired ("" if nothing)."""
+def repair_checkout(store: Store, deep: bool = True) -> str:
+    """Make the checkout hold exactly the pinned commit's cards (DEEP: every file checked, see
+    checkout_is_intact), and the repository's HEAD point at the pin; says what had to be
+    repaired ("" if nothing)."""
     repaired = ["the repository's HEAD"] if repair_refs(store) else []
-    if not checkout_is_intact(store.paths, store.state.commit):
+    if not checkout_is_intact(store.paths, store.state.commit, deep):
         materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
         repaired.insert(0, "the checkout")
     return f"restored {' and '.join(repaired)} to the pinned commit" if repaired else ""
@@ -415,7 +417,7 @@ def move_pin(store: Store, commit: str, cards: int) -> StoreState:
     try:
         repo.update_ref(PINNED_REF, commit)
         new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
-                            cards=cards, synced_at=time.time(),
+                            cards=cards, synced_at=time.time(), verified_at=time.time(),
                             previous_commit=state.commit if state.commit != commit else
                             state.previous_commit)
         write_state(paths, new_state)

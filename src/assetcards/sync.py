@@ -51,6 +51,9 @@ REJECTED = "rejected"
 REWRITTEN = "rewrite-refused"
 REMOVED = "removed"
 ADDED = "added"
+# Every sync checks that each checkout's directories are as written (a file added, removed or
+# renamed shows); every file is compared at most this often, or when asked (--verify).
+VERIFY_INTERVAL = 3600.0
 OK_STATUSES = (UPDATED, UNCHANGED, HELD, OFFLINE, REMOVED, ADDED)
 
 
@@ -81,6 +84,7 @@ class SyncResult:
 @dataclass
 class SyncOptions:
     offline: bool = False
+    verify: bool = False  # check every file of each checkout, not only its directories
     allow_rewrite: bool = False
     lock_timeout: float = 60.0
     jobs: int = 4
@@ -129,7 +133,12 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
                               message="removed by another process")
         store = Store(paths, state, store.cache_dir)
         result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
-        result.message = repair_checkout(store)
+        deep = options.verify or time.time() - state.verified_at >= VERIFY_INTERVAL
+        result.message = repair_checkout(store, deep)
+        if deep:
+            state = replace(state, verified_at=time.time())
+            write_state(paths, state)
+            store = Store(paths, state, store.cache_dir)
         if state.held:
             result.status = HELD
             result.message = f"held at {state.held} by `cards pin`; `cards unpin` releases it"

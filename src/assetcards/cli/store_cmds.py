@@ -110,6 +110,9 @@ def remove_cmd(name: str, system: bool, user: bool, lock_timeout: float) -> None
 @click.option("--system", is_flag=True, help="Only stores in the system root.")
 @click.option("--user", is_flag=True, help="Only stores in the user root.")
 @click.option("--offline", is_flag=True, help="Do not fetch; check and repair checkouts only.")
+@click.option("--verify", is_flag=True,
+              help="Compare every file of each checkout with the pin (otherwise done at most "
+                   "hourly; directories are compared at every sync).")
 @click.option("--allow-rewrite", is_flag=True,
               help="Follow an upstream whose history was rewritten (force-pushed).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=4, show_default=True,
@@ -122,7 +125,8 @@ def remove_cmd(name: str, system: bool, user: bool, lock_timeout: float) -> None
 @json_option
 @click.pass_context
 def sync_cmd(ctx: click.Context, names: tuple[str, ...], system: bool, user: bool,
-             offline: bool, allow_rewrite: bool, jobs: int, no_progress: bool,
+             offline: bool, verify: bool, allow_rewrite: bool, jobs: int,
+             no_progress: bool,
              lockfile: Path | None, lock_timeout: float, as_json: bool) -> None:
     """Fetch every store (or NAMES), validate, and move each pin to the tip of its ref.
 
@@ -138,8 +142,8 @@ def sync_cmd(ctx: click.Context, names: tuple[str, ...], system: bool, user: boo
         bar.update(1)
         bar.set_postfix_str(result.store)
 
-    options = SyncOptions(offline=offline, allow_rewrite=allow_rewrite, lock_timeout=lock_timeout,
-                          jobs=jobs, notify=lambda m: bar.write(m, file=sys.stderr),
+    options = SyncOptions(offline=offline, verify=verify, allow_rewrite=allow_rewrite,
+                          lock_timeout=lock_timeout, jobs=jobs, notify=lambda m: bar.write(m, file=sys.stderr),
                           on_done=done)
     try:
         if lockfile is not None:
