@@ -57,11 +57,14 @@ def test_directory_cards_and_metadata(tmp_path: Path) -> None:
     assert provider.get_metadata("b")["x"] == {"y": 1}
 
 
-def test_one_bad_file_does_not_hide_the_good_cards(tmp_path: Path) -> None:
+@pytest.mark.parametrize("indexed", [False, True], ids=["in-memory", "indexed"])
+def test_one_bad_file_does_not_hide_the_good_cards(tmp_path: Path, indexed: bool) -> None:
+    tmp_path = tmp_path / "cards"
     write(tmp_path / "good.yaml", "name: good\n")
     write(tmp_path / "bad.yaml", "name: [\n")
     write(tmp_path / "worse.yaml", "name: x\nx: !!python/name:os.system\n")
-    provider = FileAssetMetadataProvider(tmp_path)
+    cache = tmp_path.parent / "cache" if indexed else None
+    provider = FileAssetMetadataProvider(tmp_path, cache_dir=cache)
     assert provider.get_names() == ["good"]
     assert provider.get_metadata("good")["name"] == "good"
     assert [p.format() for p in provider.problems()] == [

@@ -27,7 +27,7 @@ from .errors import Problem
 from .parse import CardDoc, ParsedFile
 from .sources import CardSource, SourceFile, parse_files
 
-FORMAT = "1"
+FORMAT = "2"
 
 
 def _version_tag() -> str:
@@ -113,6 +113,11 @@ class TreeIndex:
                                 "ORDER BY name")
         return [r[0] for r in rows]
 
+    def broken_files(self) -> list[str]:
+        """The files with problems (cheap: an indexed column, nothing is decoded)."""
+        return [r[0] for r in self._db.execute(
+            "SELECT path FROM files WHERE bad = 1 ORDER BY path")]
+
     def problems(self) -> list[Problem]:
         rows = self._db.execute("SELECT path, oid, entry FROM files WHERE bad = 1").fetchall()
         return [p for path, oid, entry in rows for p in self._file(path, oid, entry).problems]
@@ -154,6 +159,7 @@ def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]]) -> 
                            ((d.name, f.path, pos) for f, p in parsed
                             for pos, d in enumerate(p.cards)))
             db.execute("CREATE INDEX names_by_name ON names (name)")
+            db.execute("CREATE INDEX files_bad ON files (bad)")
             db.execute("INSERT INTO meta VALUES ('complete', ?)", (_version_tag(),))
             db.commit()
         finally:

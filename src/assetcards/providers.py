@@ -151,7 +151,11 @@ class IndexedMetadataProvider(AssetMetadataProvider):
     def _not_found(self, name: str) -> str:
         text = f"No card named {name!r} in {self.label}."
         if self._broken is None:
-            self._broken = sorted({p.file for p in self.problems() if p.file})
+            card_index = self._ready()
+            if card_index is not None and self._index is None:
+                self._broken = card_index.broken_files()
+            else:
+                self._broken = sorted({p.file for p in self.problems() if p.file})
         if self._broken:
             text += (f" {len(self._broken)} file(s) there could not be read: "
                      f"{', '.join(self._broken[:3])}")
