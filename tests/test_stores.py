@@ -240,6 +240,13 @@ def test_readme_flow_with_the_project_checkout(tmp_path: Path, locations: Locati
     shown = run_cards("show", "llama3_8b", "--json")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["provenance"]["kind"] == "git"
+    listed = run_cards("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_source = {lst["source"]: lst for lst in json.loads(listed.stdout)}
+    store_names = sorted(c["name"] for c in by_source["store examples"]["cards"])
+    assert "llama3_8b" in store_names
+    bundled = by_source["package assetcards"]  # the same cards: listed once, counted here
+    assert (bundled["cards"], sorted(bundled["same_as_above"])) == ([], store_names)
 
 
 def test_read_only_system_root_is_readable_by_another_user(tmp_path: Path) -> None:

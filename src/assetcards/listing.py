@@ -36,10 +36,13 @@ class SourceListing:
     label: str
     entries: list[Entry] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    # Cards this source defines exactly as a source listed before it: one card, listed once.
+    same_as_above: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"scope": self.scope, "source": self.label,
                 "cards": [e.to_json() for e in self.entries],
+                "same_as_above": self.same_as_above,
                 "problems": [p.to_json() for p in self.problems]}
 
 
@@ -55,6 +58,7 @@ def list_cards(store: StandardAssetStore, scope: str = "all",
         if "@" in name:
             overrides.setdefault(name.split("@", 1)[0], []).append(name)
     listings = []
+    listed: set[str] = set()
     for sc, provider in store.providers(scope):
         listing = SourceListing(sc, provider.label, problems=provider.problems())
         for name in provider.get_names():
@@ -64,9 +68,13 @@ def list_cards(store: StandardAssetStore, scope: str = "all",
                     listing.entries.append(orphan)
                 continue
             entry = _entry(store, name, scope, overrides.get(name, []))
+            if name in listed and not entry.error:
+                listing.same_as_above.append(name)  # identical, else it would be an error
+                continue
+            listed.add(name)
             if kind is None or entry.kind == kind or entry.error:
                 listing.entries.append(entry)
-        if listing.entries or listing.problems:
+        if listing.entries or listing.problems or listing.same_as_above:
             listings.append(listing)
     return listings
 

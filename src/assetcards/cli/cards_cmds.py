@@ -39,6 +39,9 @@ def list_cmd(ctx: click.Context, scope: str, kind: str | None, as_json: bool) ->
                 if entry.overridden_by:
                     line += f"  [overridden by {', '.join(entry.overridden_by)}]"
                 click.echo(line)
+            if listing.same_as_above:
+                click.echo(f"  ({len(listing.same_as_above)} card(s) identical to those listed "
+                           "above, not repeated)")
             for problem in listing.problems:
                 click.echo("  " + click.style("error: ", fg="red") + problem.format())
         if not listings:
