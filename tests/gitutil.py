@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import textwrap
 from pathlib import Path
 
 
@@ -59,3 +60,10 @@ def make_upstream(tmp: Path, files: dict[str, str | bytes], name: str = "upstrea
 
 def push(work: Path, *args: str) -> None:
     git(work, "push", "-q", "origin", *(args or ("main",)))
+
+
+def write(path: Path, text: str) -> Path:
+    """Write TEXT (dedented, leading newline dropped) to PATH, making its directories."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,7 @@ from assetcards import (
     StandardAssetStore,
 )
 from assetcards.store import MAX_BASE_DEPTH
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+from tests.gitutil import write
 
 
 @pytest.fixture

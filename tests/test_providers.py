@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.resources
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,7 @@ from assetcards.card import KINDS
 from assetcards.parse import parse_file
 from assetcards.providers import BASE_PATH_KEY, PROVENANCE_KEY, SOURCE_KEY
 from tests.conftest import REPO_ROOT
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
-
+from tests.gitutil import write
 
 # -- FileAssetMetadataProvider -------------------------------------------------------------------
 

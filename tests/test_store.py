@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,7 @@ from assetcards import (
 from assetcards import store as store_module
 from assetcards.locations import DEFAULT_SYSTEM_DIR, Locations
 from assetcards.store import env_from_variable
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(textwrap.dedent(text).lstrip("\n"))
-    return path
+from tests.gitutil import write
 
 
 @pytest.fixture
