@@ -357,9 +357,11 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
 
 
 class ParseCache:
-    """Earlier parses, reused through the tree indexes of index.py in the cache directory:
-    a commit's cards are parsed once, and the staged cards (or another commit) reuse the parse
-    of every blob HEAD's index holds. Blob ids are content hashes, so nothing is ever stale."""
+    """Earlier parses, reused through the tree indexes of index.py in the cache directory.
+    The staged cards reuse the parse of every blob HEAD's index holds (built once, by the
+    first hook run: every later commit shares most blobs with HEAD). A commit is read from its
+    own index when one exists, else parsed reusing HEAD's; no index is written for it (CI and
+    a pre-receive hook see each commit once). Blob ids are content hashes: never stale."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -368,33 +370,32 @@ class ParseCache:
     def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
         return cls(locations.cache / "index")
 
-    def index(self, repo: Repo, commit: str, card_dir: str, reuse: TreeIndex | None = None,
+    def index(self, repo: Repo, commit: str, card_dir: str, build: bool = False,
               files: Sequence[SourceFile] | None = None) -> TreeIndex | None:
-        """COMMIT's index (its card FILES, when the caller has listed them already), built now
-        if nobody has yet; None if the cache is not writable."""
+        """COMMIT's index if there is one (with BUILD, built now if not; None if the cache
+        cannot be written)."""
         source = TreeSource(repo, commit, card_dir)
         name = index_name(repo.tree_of(commit), card_dir)
         found = open_index(name, [self.directory], source)
-        if found is None:
+        if found is None and build:
             with contextlib.suppress(OSError):
-                found = build_index(name, [self.directory], source, [reuse] if reuse else [],
-                                    files)
+                found = build_index(name, [self.directory], source, files=files)
         return found
 
     def parse(self, source: IndexSource | TreeSource, files: Sequence[SourceFile],
               commit: str | None = None) -> list[ParsedFile]:
         repo = source.repo
         head = repo.resolve("HEAD")
-        head_files = files if commit is not None and commit == head else None
-        head_index = self.index(repo, head, source.subdir, None, head_files) if head else None
         if commit is not None:
-            own = head_index if commit == head else self.index(repo, commit, source.subdir,
-                                                                 head_index, files)
+            own = self.index(repo, commit, source.subdir)
             if own is not None:
                 by_path = {p.file: p for p in own.files()}
                 if all(f.path in by_path for f in files):
                     return [by_path[f.path] for f in files]
-        known = head_index.entries() if head_index is not None else {}
+        reuse = None
+        if head is not None and head != commit:
+            reuse = self.index(repo, head, source.subdir, build=commit is None)
+        known = reuse.entries() if reuse is not None else {}
         return [p for _, p in parse_reusing(source, files, known)]
 
 
