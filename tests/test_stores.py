@@ -271,3 +271,13 @@ def test_tracked_sets_exclude_a_store_by_any_spelling_of_its_url(tmp_path: Path,
     for spelling in (str(bare), f"file://{bare}", f"{bare}/", str(bare).removesuffix(".git")):
         assert tracked_card_sets(locations, [spelling]) == [], spelling
     assert [s.label for s in tracked_card_sets(locations, ["/elsewhere"])] == ["team"]
+
+
+def test_add_reports_each_step_to_progress(tmp_path: Path, locations: Locations) -> None:
+    bare, work = card_upstream(tmp_path, {"a.yaml": model("alpha"), "b.yaml": model("beta")})
+    steps: list[str] = []
+    store, _ = add_store(locations, "team", str(bare), progress=steps.append)
+    commit = git(work, "rev-parse", "HEAD")
+    assert steps == [f"store team: fetching main from {bare}",
+                     f"store team: reading and checking the cards of {commit[:12]}",
+                     f"store team: writing 2 card(s) to {store.paths.checkout}"]

@@ -50,9 +50,11 @@ def add_store(
     scope: str = "user",
     lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
     notify: Notify | None = None,
+    progress: Notify | None = None,
 ) -> tuple[Store, bool]:
     """Clone URL as store NAME and pin it to the tip of REF (default: the remote's HEAD
-    branch). Returns the store and whether it was added now (False: it already was)."""
+    branch). Returns the store and whether it was added now (False: it already was).
+    NOTIFY hears about waiting for a lock; PROGRESS about each step of a long add."""
     check_add_args(name, url, ref)
     url = normalize_url(url)
     paths = StorePaths(locations.root(scope), name)
@@ -66,22 +68,26 @@ def add_store(
         if paths.checkout.exists() or paths.checkout.is_symlink():
             raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
                              "away or choose another name")
-        return Store(paths, _clone(locations, paths, name, url, ref, scope), locations.cache), True
+        state = _clone(locations, paths, name, url, ref, scope, progress or (lambda _: None))
+        return Store(paths, state, locations.cache), True
 
 
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
-           scope: str) -> StoreState:
+           scope: str, progress: Notify) -> StoreState:
     shutil.rmtree(paths.git_dir, ignore_errors=True)  # a killed add's leftovers
     repo = init_store_repo(paths.git_dir)
     try:
         ref = ref or default_ref(repo, url)
+        progress(f"store {name}: fetching {ref} from {url}")
         commit = fetch_ref(repo, url, ref)
         store = Store(paths, StoreState(name, scope, url, ref, commit, repo.tree_of(commit),
                                         card_dir_at(repo, commit), added_at=time.time()),
                       locations.cache)
+        progress(f"store {name}: reading and checking the cards of {commit[:12]}")
         cards, problems = commit_problems(store, commit, list_stores(locations))
         if problems:
             raise problems_error(name, commit, problems)
+        progress(f"store {name}: writing {len(cards.docs)} card(s) to {paths.checkout}")
         return move_pin(store, commit, len(cards.docs))
     except BaseException:
         shutil.rmtree(paths.git_dir, ignore_errors=True)

@@ -49,8 +49,9 @@ def add_cmd(name: str, url: str, ref: str | None, system: bool, lock_timeout: fl
 
     URL: https, ssh, git or file URL, or a local path.
     """
+    progress = _notify if sys.stderr.isatty() and not as_json else None
     store, added = add_store(locations(), name, url, ref, scope="system" if system else "user",
-                             lock_timeout=lock_timeout, notify=_notify)
+                             lock_timeout=lock_timeout, notify=_notify, progress=progress)
     if as_json:
         emit_json(_store_json(store) | {"added": added})
         return
