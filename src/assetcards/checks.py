@@ -283,10 +283,10 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
                  use_tracked: bool = True, cache: ParseCache | None = None) -> list[CardSet]:
     """The card sets TARGET's names must not collide with: every store tracked here, the
     manifest's `against` list and SPECS."""
-    from .stores import tracked_card_sets
+    from .stores import list_stores, tracked_card_sets
 
     sets: list[CardSet] = []
-    if use_tracked:
+    if use_tracked and list_stores(locations):
         exclude = own_locations(target.root) if target.root is not None else []
         sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
     known = {s.label for s in sets}
@@ -374,6 +374,8 @@ class ParseCache:
               files: Sequence[SourceFile] | None = None) -> TreeIndex | None:
         """COMMIT's index if there is one (with BUILD, built now if not; None if the cache
         cannot be written)."""
+        if not build and not self.directory.is_dir():
+            return None  # nothing was ever cached here: no need to ask git for the tree
         source = TreeSource(repo, commit, card_dir)
         name = index_name(repo.tree_of(commit), card_dir)
         found = open_index(name, [self.directory], source)

@@ -20,6 +20,7 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 CHECKPOINT_SCHEMES = {"http", "https", "file", "s3", "gs", "hf", "az"}
 PLACEHOLDER = "TODO"
+_PLACEHOLDER_PREFIX = PLACEHOLDER + ":"
 
 
 @dataclass
@@ -163,7 +164,8 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
         if message:
             problems.append(_problem(doc, "checkpoint", message, "bad-checkpoint"))
     for key, value in doc.metadata.items():
-        if value == PLACEHOLDER or (isinstance(value, str) and value.startswith(PLACEHOLDER + ":")):
+        if isinstance(value, str) and value.startswith(PLACEHOLDER) and (
+                value == PLACEHOLDER or value.startswith(_PLACEHOLDER_PREFIX)):
             problems.append(_problem(doc, key, f"field {key!r} is a placeholder; fill it in",
                                      "placeholder"))
     if manifest is not None:
