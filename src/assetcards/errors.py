@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 
@@ -103,6 +103,3 @@ class DownloadError(AssetError):
 class ModelLoadError(AssetError):
     """A model could not be built or its weights not loaded."""
 
-
-def problems_text(problems: Iterable[Problem]) -> str:
-    return "\n".join(p.format() for p in problems)

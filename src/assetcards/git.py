@@ -195,9 +195,6 @@ class Repo:
         result = self.run("rev-parse", "--git-dir", check=False)
         return result.returncode == 0
 
-    def set_config(self, key: str, value: str) -> None:
-        self.run("config", key, value)
-
     # -- refs and commits ---------------------------------------------------------------------
 
     def resolve(self, rev: str) -> str | None:
@@ -222,9 +219,6 @@ class Repo:
             args.append(old or _NULL_OID)
         self.run(*args)
 
-    def delete_ref(self, ref: str) -> None:
-        self.run("update-ref", "-d", ref, check=False)
-
     def refs(self, prefix: str) -> dict[str, str]:
         text = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
         return parse_ref_list(text)
@@ -234,11 +228,6 @@ class Repo:
         if result.returncode not in (0, 1):
             raise GitError(f"git merge-base failed in {self.path}: {_last_lines(result.stderr)}")
         return result.returncode == 0
-
-    def commit_info(self, rev: str) -> CommitInfo:
-        text = self.out("show", "-s", "--format=%H%x00%T%x00%an%x00%aI%x00%s", "--end-of-options",
-                        rev)
-        return parse_commit_info(text)
 
     def log(self, rev: str, paths: Sequence[str] = (), max_count: int = 0) -> list[CommitInfo]:
         args = ["log", "--format=%H%x00%T%x00%an%x00%aI%x00%s%x1e"]
@@ -301,28 +290,12 @@ class Repo:
         data = self.run("cat-file", "--batch", input=("\n".join(wanted) + "\n").encode()).stdout
         return dict(zip(wanted, parse_cat_file_batch_tolerant(data), strict=True))
 
-    def read_blob(self, oid: str) -> bytes:
-        return self.run("cat-file", "blob", oid).stdout
-
-    def changed_paths(self, old: str, new: str) -> list[tuple[str, str]]:
-        """(status, path) for every file that differs between two commits."""
-        data = self.run("diff-tree", "-r", "-z", "--no-renames", "--name-status", old, new).stdout
-        parts = data.decode("utf-8", "replace").split("\0")
-        return [(parts[i], parts[i + 1]) for i in range(0, len(parts) - 1, 2)]
-
     # -- network ------------------------------------------------------------------------------
 
     def fetch(self, url: str, refspecs: Sequence[str], timeout: float = NETWORK_TIMEOUT) -> None:
         check_url(url)
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force",
                  "--no-recurse-submodules", "--end-of-options", url, *refspecs, timeout=timeout)
-
-    def ls_remote(self, url: str, ref: str, timeout: float = NETWORK_TIMEOUT) -> dict[str, str]:
-        check_url(url)
-        check_ref(ref)
-        text = self.out("ls-remote", "--end-of-options", url, ref, timeout=timeout)
-        return parse_ref_list(text, swap=True)
-
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -355,7 +328,7 @@ def _last_lines(err: bytes, count: int = 3) -> str:
 # -- parsers ----------------------------------------------------------------------------------
 
 
-def parse_ref_list(text: str, swap: bool = False) -> dict[str, str]:
+def parse_ref_list(text: str) -> dict[str, str]:
     """'<oid> <ref>' (or '<oid>\\t<ref>') lines -> {ref: oid}."""
     refs: dict[str, str] = {}
     for line in text.splitlines():

@@ -34,10 +34,6 @@ class CardSet:
     def docs(self) -> list[CardDoc]:
         return [doc for f in self.files for doc in f.cards]
 
-    @property
-    def parse_problems(self) -> list[Problem]:
-        return [p for f in self.files for p in f.problems]
-
 
 def validate(
     primary: CardSet,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -30,6 +29,3 @@ def locations() -> Locations:
 def make_store() -> StandardAssetStore:
     return store_from_env(locations())
 
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
