@@ -9,29 +9,33 @@ The public names follow fairseq2.assets, so code written for it reads the same:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .card import AssetCard, AssetCardField, Provenance
-from .errors import (
-    AssetCardError,
-    AssetCardFieldNotFoundError,
-    AssetCardNotFoundError,
-    AssetError,
-    AssetMetadataError,
-    AssetNotFoundError,
-    BaseCycleError,
-    DownloadError,
-    DuplicateCardError,
-    ModelLoadError,
-    Problem,
-)
-from .providers import (
-    AssetMetadataProvider,
-    FileAssetMetadataProvider,
-    InProcAssetMetadataProvider,
-    PackageAssetMetadataProvider,
-)
-from .store import AssetStore, StandardAssetStore, default_asset_store
+if TYPE_CHECKING:
+    from .card import AssetCard, AssetCardField, Provenance
+    from .download import Checkpoint, DownloadOptions, download_checkpoint, fetch_checkpoint
+    from .errors import (
+        AssetCardError,
+        AssetCardFieldNotFoundError,
+        AssetCardNotFoundError,
+        AssetError,
+        AssetMetadataError,
+        AssetNotFoundError,
+        BaseCycleError,
+        DownloadError,
+        DuplicateCardError,
+        ModelLoadError,
+        Problem,
+    )
+    from .gitprovider import GitAssetMetadataProvider
+    from .loader import ModelLoader, load_model, register_model_family
+    from .providers import (
+        AssetMetadataProvider,
+        FileAssetMetadataProvider,
+        InProcAssetMetadataProvider,
+        PackageAssetMetadataProvider,
+    )
+    from .store import AssetStore, StandardAssetStore, default_asset_store
 
 __version__ = "0.1.0"
 
@@ -72,28 +76,44 @@ __all__ = [
 
 def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     """`asset_store.retrieve_card(name, ...)` on the default store."""
+    from .store import default_asset_store
+
     return default_asset_store().retrieve_card(name, **kwargs)
 
 
-# Loaded on first use: checkpoints and models import HTTP and (later) torch; git stores,
-# sqlite.
+# Every public name is loaded on first use (PEP 562), so `import assetcards` and the `cards`
+# commands pay only for the modules they touch: the git and validation paths never import
+# sqlite, HTTP or (later) torch.
+_ERRORS = ("AssetCardError", "AssetCardFieldNotFoundError", "AssetCardNotFoundError",
+           "AssetError", "AssetMetadataError", "AssetNotFoundError", "BaseCycleError",
+           "DownloadError", "DuplicateCardError", "ModelLoadError", "Problem")
 _LAZY = {
-    "Checkpoint": "download",
-    "DownloadOptions": "download",
+    **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card"),
+    **dict.fromkeys(_ERRORS, "errors"),
+    **dict.fromkeys(("AssetMetadataProvider", "FileAssetMetadataProvider",
+                     "InProcAssetMetadataProvider", "PackageAssetMetadataProvider"),
+                    "providers"),
+    **dict.fromkeys(("AssetStore", "StandardAssetStore", "default_asset_store"), "store"),
+    **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
+                     "fetch_checkpoint"), "download"),
     "GitAssetMetadataProvider": "gitprovider",
-    "download_checkpoint": "download",
-    "fetch_checkpoint": "download",
-    "ModelLoader": "loader",
-    "load_model": "loader",
-    "register_model_family": "loader",
+    **dict.fromkeys(("ModelLoader", "load_model", "register_model_family"), "loader"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
+        from .store import default_asset_store
+
         return default_asset_store()
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"assetcards.{_LAZY[name]}"), name)
+        value = getattr(importlib.import_module(f"assetcards.{_LAZY[name]}"), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
     raise AttributeError(f"module 'assetcards' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

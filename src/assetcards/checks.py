@@ -12,24 +12,24 @@ never stale): a pre-commit hook in a store of 10,000 cards parses only what chan
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
-import shlex
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import AssetNotFoundError, Problem
 from .git import Repo, TreeEntry, check_url
-from .index import TreeIndex, build_index, index_name, open_index, parse_reusing
 from .locations import Locations
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .parse import CARD_SUFFIXES, ParsedFile, is_card_path
 from .sources import DirectorySource, IndexSource, SourceFile, TreeSource, card_files
 from .validate import CardSet, validate
+
+if TYPE_CHECKING:  # the index (sqlite) loads only when a cache is there to use
+    from .index import TreeIndex
 
 _NULL_OID = "0" * 40
 
@@ -241,6 +241,8 @@ def against_set(spec: str, locations: Locations, base: Path | None = None,
         raise AssetNotFoundError(f"store {spec!r} is neither a directory nor a git URL, nor a "
                                  "store tracked on this machine")
     check_url(spec)
+    import hashlib
+
     digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
     mirror = locations.cache / "against" / f"{digest}.git"
     repo = Repo(mirror) if (mirror / "HEAD").is_file() else Repo.init_bare(mirror)
@@ -283,12 +285,13 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
                  use_tracked: bool = True, cache: ParseCache | None = None) -> list[CardSet]:
     """The card sets TARGET's names must not collide with: every store tracked here, the
     manifest's `against` list and SPECS."""
-    from .stores import list_stores, tracked_card_sets
-
     sets: list[CardSet] = []
-    if use_tracked and list_stores(locations):
-        exclude = own_locations(target.root) if target.root is not None else []
-        sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
+    if use_tracked and locations.may_have_stores():
+        from .stores import list_stores, tracked_card_sets
+
+        if list_stores(locations):
+            exclude = own_locations(target.root) if target.root is not None else []
+            sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
     known = {s.label for s in sets}
     wanted = list(target.manifest.against if target.manifest else ()) + list(specs)
     for spec in dict.fromkeys(wanted):
@@ -376,6 +379,8 @@ class ParseCache:
         cannot be written)."""
         if not build and not self.directory.is_dir():
             return None  # nothing was ever cached here: no need to ask git for the tree
+        from .index import build_index, index_name, open_index
+
         source = TreeSource(repo, commit, card_dir)
         name = index_name(repo.tree_of(commit), card_dir)
         found = open_index(name, [self.directory], source)
@@ -397,8 +402,11 @@ class ParseCache:
         reuse = None
         if head is not None and head != commit:
             reuse = self.index(repo, head, source.subdir, build=commit is None)
-        known = reuse.entries() if reuse is not None else {}
-        return [p for _, p in parse_reusing(source, files, known)]
+        if reuse is None:
+            return source_parse(source, files)
+        from .index import parse_reusing
+
+        return [p for _, p in parse_reusing(source, files, reuse.entries())]
 
 
 # -- output -----------------------------------------------------------------------------------
@@ -475,6 +483,8 @@ _HOOK_WHAT = {
 def hook_script(name: str, python: str = "") -> str:
     """The text of hook NAME. PYTHON: the interpreter that has assetcards (else `cards` on
     PATH is used)."""
+    import shlex
+
     args = _HOOK_ARGS[name]
     return f"""#!/bin/sh
 {HOOK_MARKER} {name}. It {_HOOK_WHAT[name]}.

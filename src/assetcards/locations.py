@@ -41,6 +41,11 @@ class Locations:
             return self.user
         raise ValueError(f"scope must be 'system' or 'user', not {scope!r}")
 
+    def may_have_stores(self) -> bool:
+        """False when neither root has ever tracked a git store (a cheap test: one stat per
+        root), so callers can skip loading the store machinery."""
+        return any((self.root(sc) / STATE_DIR / "stores").is_dir() for sc in ("user", "system"))
+
 
 def _expand(value: str, home: Path) -> Path:
     """Expand a leading `~` against HOME of the environment given, not of the process."""

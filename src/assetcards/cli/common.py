@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..locations import Locations
-from ..store import StandardAssetStore, store_from_env
+
+if TYPE_CHECKING:
+    from ..store import StandardAssetStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -27,5 +29,7 @@ def locations() -> Locations:
 
 
 def make_store() -> StandardAssetStore:
+    from ..store import store_from_env
+
     return store_from_env(locations())
 

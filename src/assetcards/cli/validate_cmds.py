@@ -9,8 +9,6 @@ from pathlib import Path
 import click
 
 from .. import checks
-from ..scaffold import new_card
-from ..stores import tracked_card_sets
 from .common import json_option, locations
 
 
@@ -106,6 +104,9 @@ def install_cmd(repo_path: Path, names: tuple[str, ...], force: bool) -> None:
 def new_cmd(name: str, base: str | None, family: str | None, store: Path) -> None:
     """Write a new card NAME with placeholders for what it needs; fill them in, then run
     `cards validate`."""
+    from ..scaffold import new_card
+    from ..stores import tracked_card_sets
+
     others = tracked_card_sets(locations())
     path = new_card(name, store, base, family, others)
     click.echo(f"wrote {path}")
