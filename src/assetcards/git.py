@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import GitError, UnsafeInputError
 
@@ -100,8 +101,7 @@ def is_oid(text: str) -> bool:
     return bool(_OID_RE.fullmatch(text))
 
 
-@dataclass(frozen=True)
-class TreeEntry:
+class TreeEntry(NamedTuple):  # a tuple: a tree lists thousands, built fast
     mode: str
     kind: str
     oid: str
@@ -346,26 +346,24 @@ def parse_commit_info(text: str) -> CommitInfo:
 
 def parse_ls_tree(data: bytes) -> list[TreeEntry]:
     entries = []
-    for record in data.split(b"\0"):
+    for record in data.decode("utf-8", "surrogateescape").split("\0"):
         if not record:
             continue
-        meta, _, path = record.partition(b"\t")
-        mode, kind, oid, size = meta.decode().split()
-        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0,
-                                 path.decode("utf-8", "surrogateescape")))
+        meta, _, path = record.partition("\t")
+        mode, kind, oid, size = meta.split()
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
     return entries
 
 
 def parse_ls_files(data: bytes) -> list[TreeEntry]:
     entries = []
-    for record in data.split(b"\0"):
+    for record in data.decode("utf-8", "surrogateescape").split("\0"):
         if not record:
             continue
-        meta, _, path = record.partition(b"\t")
-        mode, oid, stage = meta.decode().split()
+        meta, _, path = record.partition("\t")
+        mode, oid, stage = meta.split()
         if stage == "0":
-            entries.append(TreeEntry(mode, "blob", oid, -1,
-                                     path.decode("utf-8", "surrogateescape")))
+            entries.append(TreeEntry(mode, "blob", oid, -1, path))
     return entries
 
 

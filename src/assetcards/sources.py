@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import Problem
 from .git import Repo, TreeEntry
@@ -21,8 +21,7 @@ from .parse import MAX_FILE_BYTES, ParsedFile, is_card_path, parse_file
 STORE_MARKER = ".assetcards-store"
 
 
-@dataclass(frozen=True)
-class SourceFile:
+class SourceFile(NamedTuple):  # a tuple: a store lists thousands, built fast
     path: str  # relative to the source root, with '/' separators
     key: str  # content key: a blob id, or "size:mtime_ns" on disk
     size: int = -1
