@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -36,6 +36,32 @@ _WORD_CHAR_RE = re.compile(r"[A-Za-z0-9_]")
 CARD_SUFFIXES = (".yaml", ".yml")
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class CardLoader(yaml.CSafeLoader):
+    """libyaml's safe loader with PyYAML's tag resolution made cheap. libyaml's composer calls
+    back into Python for every node: `resolve` (a regex per plain scalar) and the path-resolver
+    hooks (no-ops: no path resolver is registered here). The answer of `resolve` depends only
+    on its arguments, and cards repeat their keys and many values, so it is remembered (for a
+    bounded number of distinct arguments). Nothing else changes: same tags, same values."""
+
+    _resolved: ClassVar[dict[tuple[type[Node], str | None, Any], str]] = {}
+    _RESOLVED_MAX: ClassVar[int] = 8192
+
+    def resolve(self, kind: type[Node], value: str | None, implicit: Any) -> str:
+        key = (kind, value, implicit)
+        tag = self._resolved.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+            if len(self._resolved) < self._RESOLVED_MAX:
+                self._resolved[key] = tag
+        return tag
+
+    def descend_resolver(self, current_node: Node | None, current_index: Any) -> None:
+        pass
+
+    def ascend_resolver(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -117,7 +143,7 @@ def parse_file(data: bytes, file: str, *, max_bytes: int = MAX_FILE_BYTES) -> Pa
 
 def _documents(data: bytes, file: str, check_depth: bool = True
                ) -> Iterator[Problem | tuple[CardDoc | None, list[Problem]]]:
-    loader = yaml.CSafeLoader(data)
+    loader = CardLoader(data)
     check_aliases = b"*" in data
     try:
         while True:
@@ -150,7 +176,7 @@ def _documents(data: bytes, file: str, check_depth: bool = True
 
 
 def _card_from_node(
-    loader: yaml.CSafeLoader, node: Node, file: str, plain: bool = False
+    loader: CardLoader, node: Node, file: str, plain: bool = False
 ) -> tuple[CardDoc | None, list[Problem]]:
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     if not isinstance(node, MappingNode):
@@ -171,27 +197,7 @@ def _card_from_node(
         _reset(loader)
         return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
                               code="too-deep")]
-    key_lines: dict[str, int] = {}
-    key_cols: dict[str, int] = {}
-    odd_keys: list[tuple[int, int]] = []  # where keys that are not strings stand, in order
-    problems: list[Problem] = []
-    for key_node, _ in node.value:
-        key_line, key_col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-        if key_node.tag == _STR_TAG:
-            if key_node.value in key_lines:
-                problems.append(Problem(
-                    file, key_line, key_col, message=f"field {key_node.value!r} is given twice "
-                    f"(first on line {key_lines[key_node.value]}); YAML would keep only the last",
-                    key=key_node.value, code="duplicate-key"))
-            key_lines.setdefault(key_node.value, key_line)
-            key_cols.setdefault(key_node.value, key_col)
-        elif key_node.tag != _MERGE_TAG:
-            odd_keys.append((key_line, key_col))
-    for key in value:
-        if not isinstance(key, str):
-            key_line, key_col = odd_keys.pop(0) if odd_keys else (line, col)
-            problems.append(Problem(file, key_line, key_col,
-                                    message=f"field name {key!r} is not a string", code="bad-key"))
+    key_lines, problems = _key_lines(node, value, string_keys, file, line, col)
     name = value.get("name")
     if "name" not in value:
         problems.append(Problem(file, line, col, message="card has no 'name' field",
@@ -199,7 +205,7 @@ def _card_from_node(
         return None, problems
     name_problem = check_name(name)
     if name_problem is not None:
-        problems.append(Problem(file, key_lines.get("name", line), key_cols.get("name", col),
+        problems.append(Problem(file, key_lines.get("name", line), _key_col(node, "name", col),
                                 card=name if isinstance(name, str) else "",
                                 message=name_problem, key="name", code="bad-name"))
         return None, problems
@@ -207,6 +213,51 @@ def _card_from_node(
         return None, [Problem(p.file, p.line, p.col, name, p.message, p.key, p.code)
                       for p in problems]
     return CardDoc(name, value, file, line, col, key_lines, string_keys), []
+
+
+def _key_lines(node: MappingNode, value: Mapping[Any, Any], string_keys: bool, file: str,
+               line: int, col: int) -> tuple[dict[str, int], list[Problem]]:
+    """The line of each field of the card NODE, and the problems of its keys."""
+    key_lines: dict[str, int] = {}
+    problems: list[Problem] = []
+    if string_keys:  # the common case: every key a plain string, no merge key
+        for key_node, _ in node.value:
+            key = key_node.value
+            if key in key_lines:
+                problems.append(_duplicate_key(file, key_node, key_lines[key]))
+            else:
+                key_lines[key] = key_node.start_mark.line + 1
+    else:
+        odd_keys: list[tuple[int, int]] = []  # where keys that are not strings stand, in order
+        for key_node, _ in node.value:
+            if key_node.tag == _STR_TAG:
+                if key_node.value in key_lines:
+                    problems.append(_duplicate_key(file, key_node, key_lines[key_node.value]))
+                else:
+                    key_lines[key_node.value] = key_node.start_mark.line + 1
+            elif key_node.tag != _MERGE_TAG:
+                odd_keys.append((key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+        for key in value:
+            if not isinstance(key, str):
+                key_line, key_col = odd_keys.pop(0) if odd_keys else (line, col)
+                problems.append(Problem(file, key_line, key_col, message=f"field name {key!r} "
+                                        "is not a string", code="bad-key"))
+    return key_lines, problems
+
+
+def _duplicate_key(file: str, key_node: Node, first_line: int) -> Problem:
+    key = key_node.value
+    return Problem(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                   message=f"field {key!r} is given twice (first on line {first_line}); YAML "
+                   "would keep only the last", key=key, code="duplicate-key")
+
+
+def _key_col(node: MappingNode, key: str, default: int) -> int:
+    """The column where KEY first stands among the keys of NODE."""
+    for key_node, _ in node.value:
+        if key_node.tag == _STR_TAG and key_node.value == key:
+            return int(key_node.start_mark.column) + 1
+    return default
 
 
 class _NotPlain(Exception):
@@ -217,7 +268,7 @@ _MAP_TAG = "tag:yaml.org,2002:map"
 _SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
-def _plain_value(loader: yaml.CSafeLoader, root: Node) -> dict[str, Any] | None:
+def _plain_value(loader: CardLoader, root: Node) -> dict[str, Any] | None:
     """The value of a plain card document (mappings with string keys, sequences, scalars; no
     aliases), built straight from the nodes: the same value PyYAML's SafeConstructor gives, at
     a fraction of its cost. Every non-string scalar is built by PyYAML's own constructor for
@@ -251,7 +302,7 @@ def _plain_value(loader: yaml.CSafeLoader, root: Node) -> dict[str, Any] | None:
     return result if isinstance(result, dict) else None
 
 
-def _reset(loader: yaml.CSafeLoader) -> None:
+def _reset(loader: CardLoader) -> None:
     loader.constructed_objects = {}
     loader.recursive_objects = {}
     loader.state_generators = []
