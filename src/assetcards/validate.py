@@ -78,23 +78,24 @@ def _users_of(primary: CardSet, names: set[str], skip_files: set[str],
 class _Index:
     def __init__(self, primary: CardSet, others: Sequence[CardSet]) -> None:
         self.by_name: dict[str, CardDoc] = {}
+        self.used_as_base: set[str] = set()
         for card_set in [*others, primary]:  # primary wins for lookups
-            for doc in card_set.docs:
-                self.by_name[doc.name] = doc
+            for parsed in card_set.files:
+                for doc in parsed.cards:
+                    self.by_name[doc.name] = doc
+                    base = doc.metadata.get("base")
+                    if type(base) is str:
+                        self.used_as_base.add(base)
         self._chains: dict[int, tuple[list[CardDoc], str | None]] = {}
-        self.used_as_base = {
-            doc.metadata["base"]
-            for card_set in [*others, primary]
-            for doc in card_set.docs
-            if isinstance(doc.metadata.get("base"), str)
-        }
+        self._inherited: dict[int, tuple[Mapping[str, Any], str]] = {}
 
     def chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
         """The base chain of DOC, and a description of its loop, if any (computed once)."""
         key = id(doc)
-        if key not in self._chains:
-            self._chains[key] = self._chain(doc)
-        return self._chains[key]
+        found = self._chains.get(key)
+        if found is None:
+            found = self._chains[key] = self._chain(doc)
+        return found
 
     def _chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
         chain = [doc]
@@ -119,11 +120,26 @@ class _Index:
             current = base
         return chain, None
 
-    def resolved(self, doc: CardDoc) -> dict[str, Any]:
-        merged: dict[str, Any] = {}
-        for d in reversed(self.chain(doc)[0]):
-            merged.update(d.metadata)
-        return merged
+    def inherited(self, doc: CardDoc) -> tuple[Mapping[str, Any], str]:
+        """The fields DOC's base chain gives it (its own are not included), and the kind of
+        card they make; computed once per base and shared: not to be modified."""
+        chain, loop = self.chain(doc)
+        if len(chain) == 1:
+            return _NOTHING, "other"
+        key = id(chain[1])  # a chain without loop goes on from its base the same way always
+        found = self._inherited.get(key) if loop is None else None
+        if found is None:
+            merged: dict[str, Any] = {}
+            for d in reversed(chain[1:]):
+                merged.update(d.metadata)
+            found = (merged, card_kind(merged))
+            if loop is None:
+                self._inherited[key] = found
+        return found
+
+
+_NOTHING: Mapping[str, Any] = {}
+_KIND_RANK = {"model": 0, "tokenizer": 1, "dataset": 2, "other": 3}  # as card_kind decides
 
 
 def _problem(doc: CardDoc, key: str, message: str, code: str) -> Problem:
@@ -133,7 +149,8 @@ def _problem(doc: CardDoc, key: str, message: str, code: str) -> Problem:
 
 def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[Problem]:
     problems: list[Problem] = []
-    base = doc.metadata.get("base")
+    metadata = doc.metadata
+    base = metadata.get("base")
     if base is not None:
         if not isinstance(base, str):
             problems.append(_problem(doc, "base", f"'base' must be a card name, not "
@@ -149,23 +166,24 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     _, loop = index.chain(doc)
     if loop and base is not None:
         problems.append(_problem(doc, "base", f"base chain {loop}", "base-cycle"))
-    fields = index.resolved(doc)
-    kind = card_kind(fields)
+    inherited, inherited_kind = index.inherited(doc)
+    kind = min(card_kind(metadata), inherited_kind, key=_KIND_RANK.__getitem__)
     concrete = "@" not in doc.name and doc.name not in index.used_as_base
-    if kind == "model" and concrete and "checkpoint" not in fields:
+    if kind == "model" and concrete and "checkpoint" not in metadata and (
+            "checkpoint" not in inherited):
         problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
                                      "or a path relative to the card file)", "no-checkpoint"))
-    if "checkpoint" in doc.metadata:
-        message = checkpoint_problem(doc.metadata["checkpoint"], doc.file)
+    if "checkpoint" in metadata:
+        message = checkpoint_problem(metadata["checkpoint"], doc.file)
         if message:
             problems.append(_problem(doc, "checkpoint", message, "bad-checkpoint"))
-    for key, value in doc.metadata.items():
+    for key, value in metadata.items():
         if isinstance(value, str) and value.startswith(PLACEHOLDER) and (
                 value == PLACEHOLDER or value.startswith(_PLACEHOLDER_PREFIX)):
             problems.append(_problem(doc, key, f"field {key!r} is a placeholder; fill it in",
                                      "placeholder"))
-    if manifest is not None:
-        problems += _manifest_rules(doc, fields, kind, manifest, concrete)
+    if manifest is not None and manifest.rules:
+        problems += _manifest_rules(doc, inherited, kind, manifest, concrete)
     return problems
 
 
@@ -198,17 +216,19 @@ def checkpoint_problem(value: Any, card_file: str = "") -> str | None:
 
 
 def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
-    places: dict[str, list[tuple[str, CardDoc]]] = {}
+    first: dict[str, CardDoc] = {}
+    places: dict[str, list[tuple[str, CardDoc]]] = {}  # only the names given more than once
     for doc in primary.docs:
-        places.setdefault(doc.name, []).append((primary.label, doc))
+        seen = first.setdefault(doc.name, doc)
+        if seen is not doc:
+            places.setdefault(doc.name, [(primary.label, seen)]).append((primary.label, doc))
     for card_set in others:
         for doc in card_set.docs:
-            if doc.name in places:
-                places[doc.name].append((card_set.label, doc))
+            if doc.name in first:
+                places.setdefault(doc.name, [(primary.label, first[doc.name])]).append(
+                    (card_set.label, doc))
     problems = []
     for name, found in places.items():
-        if len(found) < 2:
-            continue
         for label, doc in found:
             if label != primary.label:
                 continue
@@ -220,7 +240,7 @@ def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
     return problems
 
 
-def _manifest_rules(doc: CardDoc, fields: Mapping[str, Any], kind: str,
+def _manifest_rules(doc: CardDoc, inherited: Mapping[str, Any], kind: str,
                     manifest: Manifest, concrete: bool) -> list[Problem]:
     """The store's extra rules. Required fields apply to concrete cards only: a card other
     cards use as their base (a family card) and an override may leave them to its users."""
@@ -230,7 +250,7 @@ def _manifest_rules(doc: CardDoc, fields: Mapping[str, Any], kind: str,
         if rules is None:
             continue
         for required in rules.required:
-            if concrete and required not in fields:
+            if concrete and required not in doc.metadata and required not in inherited:
                 problems.append(_problem(doc, "name", f"{kind} card has no {required!r} (the "
                                          f"store requires it for {rule_kind} cards)", "required"))
         for key, allowed in rules.allowed.items():
