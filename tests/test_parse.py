@@ -374,6 +374,8 @@ _TRICKY = [
     "name: a\n1: int key\nnested: {2: x}\n",
     "name: a\nlong: >\n  folded\n  text\nlit: |\n  kept\n  lines\n",
     "name: a\nstr: !!str 123\nflt: !!float 1\n",
+    # the same text plain and quoted: tag resolution is remembered, and must not mix them up
+    "name: a\nq: '12'\np: 12\nr: \"true\"\ns: true\nt: 'null'\nu: null\nv: [12, '12']\n",
 ]
 
 
@@ -385,6 +387,8 @@ def test_values_are_exactly_what_pyyaml_builds(text: str) -> None:
     result = parse_file(text.encode(), "a.yaml")
     if result.cards:
         assert dict(result.cards[0].metadata) == expected
+        again = parse_file(text.encode(), "a.yaml")  # now with every resolution remembered
+        assert dict(again.cards[0].metadata) == expected
     else:  # a non-string key is refused, not silently changed
         assert any(p.code == "bad-key" for p in result.problems) or not all(
             isinstance(k, str) for k in expected)
