@@ -323,6 +323,7 @@ def test_any_bytes_give_cards_or_problems_never_an_exception(data: bytes) -> Non
 @pytest.mark.parametrize(("path", "expected"), [
     ("a.yaml", True), ("dir/a.yml", True), ("a.json", False), ("a.yaml.bak", False),
     (".github/workflows/ci.yaml", False), ("x/.git/config.yaml", False), (".hidden.yaml", False),
+    ("x/.hidden.yaml", False), ("a.b/c.yaml", True), ("x./y.yml", True),
 ])
 def test_is_card_path(path: str, expected: bool) -> None:
     assert is_card_path(path) is expected

@@ -90,9 +90,7 @@ class ParsedFile:
 
 def is_card_path(path: str) -> bool:
     """A card file: ends in .yaml/.yml and no component of its path is hidden."""
-    if not path.endswith(CARD_SUFFIXES):
-        return False
-    return not any(part.startswith(".") for part in path.split("/"))
+    return path.endswith(CARD_SUFFIXES) and not path.startswith(".") and "/." not in path
 
 
 def check_name(name: object) -> str | None:
