@@ -13,10 +13,11 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import IO, NamedTuple
 
 from .errors import GitError, UnsafeInputError
 
@@ -274,13 +275,76 @@ class Repo:
                 changes.append((meta[2], parts[i + 1]))
         return changes
 
-    def read_blobs(self, oids: Iterable[str]) -> Iterator[tuple[str, bytes]]:
-        """Read many objects through one `git cat-file --batch`."""
+    def read_blobs(self, oids: Iterable[str],
+                   timeout: float = LOCAL_TIMEOUT) -> Generator[tuple[str, bytes], None, None]:
+        """Read many objects through one `git cat-file --batch`, each handed over as soon as
+        git has written it: the caller works on one blob while git reads the next (on another
+        core), and the whole output is never held at once. A missing object raises GitError.
+        Closing the iterator early stops git."""
         ids = list(dict.fromkeys(oids))
-        if not ids:
-            return iter(())
-        data = self.run("cat-file", "--batch", input=("\n".join(ids) + "\n").encode()).stdout
-        return parse_cat_file_batch(data)
+        if ids:
+            yield from self._stream_batch(ids, timeout)
+
+    def _stream_batch(self, ids: list[str],
+                      timeout: float) -> Generator[tuple[str, bytes], None, None]:
+        proc = subprocess.Popen(
+            [*self._base_args(), "cat-file", "--batch"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**no_git_env(), **self.hook_env}, start_new_session=True,
+        )
+        stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
+        assert stdin is not None and stdout is not None and stderr is not None
+        err: list[bytes] = []
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+        # Git answers each line as it reads it: feed it from a thread, or both sides block
+        # once the pipes are full. Its errors are drained the same way.
+        helpers = [threading.Thread(target=_feed, args=(stdin, ids), daemon=True),
+                   threading.Thread(target=lambda: err.append(stderr.read()), daemon=True)]
+        timer = threading.Timer(timeout, expire)
+        timer.daemon = True
+        for thread in helpers:
+            thread.start()
+        timer.start()
+        try:
+            complete = True
+            for oid in ids:
+                header = stdout.readline()
+                parts = header.split()
+                if len(parts) != 3 or not parts[2].isdigit():
+                    if not header:  # git stopped early
+                        complete = False
+                        break
+                    raise GitError(f"git object {oid} is missing in {self.path}")
+                size = int(parts[2])
+                data = stdout.read(size)
+                if len(data) != size or stdout.read(1) != b"\n":
+                    complete = False
+                    break
+                yield oid, data
+            code = proc.wait()
+            for thread in helpers:
+                thread.join()  # git has exited: its pipes are at their end
+            if complete and code == 0:
+                return
+            if expired.is_set():
+                raise GitError(f"git cat-file in {self.path} did not finish within {timeout:g} s")
+            message = b"".join(err)
+            raise GitError(f"git cat-file failed in {self.path}: {_last_lines(message)}"
+                           + _signal_hint(message))
+        finally:  # also when the caller stops early or fails: git must not outlive us
+            timer.cancel()
+            if proc.poll() is None:
+                _kill_group(proc)
+            for thread in helpers:
+                thread.join(timeout=10)
+            stdout.close()
+            stderr.close()
 
     def read_objects(self, names: Iterable[str]) -> dict[str, bytes | None]:
         """Read objects named like `<rev>:<path>` in one batch; a missing one maps to None."""
@@ -296,6 +360,12 @@ class Repo:
         check_url(url)
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force",
                  "--no-recurse-submodules", "--end-of-options", url, *refspecs, timeout=timeout)
+
+def _feed(pipe: IO[bytes], ids: Sequence[str]) -> None:
+    with contextlib.suppress(OSError), pipe:  # OSError: git has gone; the reader says why
+        for start in range(0, len(ids), 1024):
+            pipe.write(("\n".join(ids[start:start + 1024]) + "\n").encode())
+
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
