@@ -7,12 +7,19 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from assetcards.gitprovider import GitAssetMetadataProvider
-from assetcards.index import entry_of, index_name, parse_reusing
+from assetcards.index import (
+    UNUSED_DAYS,
+    build_index,
+    entry_of,
+    index_name,
+    parse_reusing,
+)
 from assetcards.locations import Locations
 from assetcards.parse import ParsedFile, parse_file
 from assetcards.store import StandardAssetStore
@@ -149,7 +156,8 @@ def test_loose_cards_are_indexed_in_the_cache_and_edits_are_seen(tmp_path: Path,
     again = FileAssetMetadataProvider(root, "user", locations.cache)
     assert again.get_metadata("alpha")["description"] == "two, and longer"
     assert again.get_names() == ["alpha", "beta"]
-    assert len(list((locations.cache / "index").iterdir())) == 2
+    [second] = [p.name for p in (locations.cache / "index").iterdir()]  # the old listing: gone
+    assert second != first and second.startswith(first[:17])
 
 
 def test_an_unwritable_cache_only_costs_speed(tmp_path: Path, locations: Locations) -> None:
@@ -175,3 +183,66 @@ def test_nested_non_string_keys_are_not_turned_into_strings(tmp_path: Path,
     store, _ = add_store(locations, "team", str(bare))
     provider = GitAssetMetadataProvider(store.paths, "user", cache_dir=locations.cache)
     assert provider.get_metadata("alpha")["lookup"] == {1: "one", 2: "two"}
+
+
+# -- the cache does not grow without bound ----------------------------------------------------
+
+
+def _age(path: Path, days: float) -> None:
+    when = time.time() - days * 86400
+    os.utime(path, (when, when))
+
+
+def test_opening_an_index_marks_it_used(tmp_path: Path, locations: Locations) -> None:
+    from assetcards.providers import FileAssetMetadataProvider
+
+    root = tmp_path / "loose"
+    root.mkdir()
+    (root / "a.yaml").write_text(model("alpha"))
+    FileAssetMetadataProvider(root, "user", locations.cache).get_names()
+    [index] = (locations.cache / "index").iterdir()
+    _age(index, 40)
+    assert FileAssetMetadataProvider(root, "user", locations.cache).get_names() == ["alpha"]
+    assert time.time() - index.stat().st_mtime < 60
+
+
+def test_a_build_in_the_cache_removes_what_nobody_used(tmp_path: Path,
+                                                       locations: Locations) -> None:
+    from assetcards.providers import FileAssetMetadataProvider
+
+    cache = locations.cache / "index"
+    cache.mkdir(parents=True)
+    stale, recent = cache / f"{'a' * 40}-old.sqlite", cache / f"{'b' * 40}-new.sqlite"
+    dead_tmp, live_tmp = cache / ".x.sqlite.123.tmp", cache / ".y.sqlite.456.tmp"
+    notes = cache / "README"
+    for path in (stale, recent, dead_tmp, live_tmp, notes):
+        path.write_text("")
+    _age(stale, UNUSED_DAYS + 1)
+    _age(recent, UNUSED_DAYS - 1)
+    _age(dead_tmp, 2)
+    _age(notes, 400)
+    root = tmp_path / "loose"
+    root.mkdir()
+    (root / "a.yaml").write_text(model("alpha"))
+    FileAssetMetadataProvider(root, "user", locations.cache).get_names()
+    left = {p.name for p in cache.iterdir()}
+    built = [name for name in left if name.startswith("dir-")]
+    assert len(built) == 1
+    assert left == {recent.name, live_tmp.name, notes.name, built[0]}
+
+
+def test_only_the_directories_named_as_caches_are_pruned(tmp_path: Path) -> None:
+    from assetcards.sources import DirectorySource
+
+    root = tmp_path / "loose"
+    root.mkdir()
+    (root / "a.yaml").write_text(model("alpha"))
+    store_dir, cache_dir = tmp_path / "store-index", tmp_path / "cache-index"
+    for directory in (store_dir, cache_dir):
+        directory.mkdir()
+        (directory / "old.sqlite").touch()
+        _age(directory / "old.sqlite", 400)
+    build_index("one.sqlite", [store_dir], DirectorySource(root), caches=[])
+    build_index("two.sqlite", [cache_dir], DirectorySource(root))  # default: a cache
+    assert sorted(p.name for p in store_dir.iterdir()) == ["old.sqlite", "one.sqlite"]
+    assert sorted(p.name for p in cache_dir.iterdir()) == ["two.sqlite"]

@@ -9,6 +9,11 @@ already holds (blob ids are content hashes), so a sync parses only the files tha
 The index lives beside the store (ROOT/.assetcards/index) when the writer can write there, and
 in the user's cache otherwise (a system store read by a user). A damaged or truncated file is
 detected (SQLite errors, a missing completion mark) and rebuilt.
+
+The cache does not grow without bound: opening an index marks it used (its mtime, refreshed
+at most daily), and each build in the cache removes the indexes nobody used for UNUSED_DAYS,
+the earlier listings of the same directory, and what a killed build left behind. The store's
+own index directory is pruned by the store (its current and previous pins are kept).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -28,6 +34,8 @@ from .parse import CardDoc, ParsedFile
 from .sources import CardSource, SourceFile, parse_files
 
 FORMAT = "2"
+UNUSED_DAYS = 30  # an index in a cache that nobody opened for this long is removed
+_DAY = 86400.0
 
 
 def _version_tag() -> str:
@@ -43,11 +51,16 @@ def index_name(tree: str, card_dir: str) -> str:
 
 def listing_index_name(label: str, files: Sequence[SourceFile]) -> str:
     """The index name of a directory's cards: its files' paths and content keys (size and
-    modification time) decide it, so an edited, added or removed file names a new index."""
+    modification time) decide it, so an edited, added or removed file names a new index. The
+    name starts with a digest of the directory alone, so its earlier listings can be found."""
     digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode())
     for f in files:
         digest.update(f"\0{f.path}\0{f.key}".encode())
-    return f"dir-{digest.hexdigest()[:40]}.sqlite"
+    return f"{_listing_prefix(label)}{digest.hexdigest()[:40]}.sqlite"
+
+
+def _listing_prefix(label: str) -> str:
+    return f"dir-{hashlib.sha256(label.encode()).hexdigest()[:12]}-"
 
 
 def _refuse(value: object) -> object:
@@ -189,21 +202,63 @@ def open_index(name: str, dirs: Iterable[Path], source: CardSource) -> TreeIndex
     """The first readable index called NAME in DIRS; a damaged one is removed if we can."""
     for directory in dirs:
         path = directory / name
-        if not path.exists():
+        try:
+            modified = path.stat().st_mtime
+        except OSError:
             continue
         try:
-            return TreeIndex(path, source)
+            index = TreeIndex(path, source)
         except sqlite3.Error:
             with contextlib.suppress(OSError):
                 path.unlink()
+            continue
+        if time.time() - modified > _DAY:  # mark it used (at most daily; best effort)
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        return index
     return None
+
+
+def prune_cache(directory: Path, built: str, now: float | None = None) -> list[str]:
+    """Remove from DIRECTORY, a cache of indexes where BUILT was just written, the indexes
+    nobody opened for UNUSED_DAYS, the other listings of BUILT's directory (if BUILT is a
+    listing) and the temporary files of builds killed over a day ago. Another process that
+    still reads a removed index keeps its open file; one that looks for it builds it again.
+    Returns the names removed."""
+    now = time.time() if now is None else now
+    sibling = built[:len(_listing_prefix(""))] if built.startswith("dir-") else None
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if name == built:
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        if name.endswith(".sqlite"):
+            doomed = age > UNUSED_DAYS * _DAY or (sibling is not None and name.startswith(sibling))
+        else:
+            doomed = name.startswith(".") and name.endswith(".tmp") and age > _DAY
+        if doomed:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(name)
+    return removed
 
 
 def build_index(name: str, dirs: Sequence[Path], source: CardSource,
                 reuse: Iterable[TreeIndex] = (),
-                files: Sequence[SourceFile] | None = None) -> TreeIndex:
+                files: Sequence[SourceFile] | None = None,
+                caches: Iterable[Path] | None = None) -> TreeIndex:
     """Parse SOURCE (its FILES, default all; reusing what REUSE already parsed) and write its
-    index to the first of DIRS that can be written."""
+    index to the first of DIRS that can be written. Of DIRS, CACHES (default: all) are shared
+    caches, pruned after a write (see prune_cache)."""
+    shared = set(dirs if caches is None else caches)
     known: dict[str, str] = {}
     for other in reuse:
         with contextlib.suppress(sqlite3.Error):
@@ -214,6 +269,8 @@ def build_index(name: str, dirs: Sequence[Path], source: CardSource,
         try:
             write_index(directory / name, parsed)
             index = TreeIndex(directory / name, source)
+            if directory in shared:
+                prune_cache(directory, name)
             index._files = sorted((p for _, p in parsed), key=lambda p: p.file)
             return index
         except (OSError, sqlite3.OperationalError) as exc:

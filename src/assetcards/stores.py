@@ -180,8 +180,9 @@ class Store:
         if index is None:
             reuse = [] if commit == self.state.commit else [self.index()]
             try:
-                index = build_index(name, self.index_dirs(), source,
-                                    [r for r in reuse if r is not None])
+                dirs = self.index_dirs()
+                index = build_index(name, dirs, source, [r for r in reuse if r is not None],
+                                    caches=dirs[1:])  # the first: pruned by prune_indexes
             except OSError:
                 index = None
         self._indexes[commit] = index
