@@ -145,9 +145,68 @@ def test_parse_cache_gives_what_a_fresh_parse_gives(tmp_path: Path,
     git(repo, "add", "-A")
     staged = checks.staged_target(repo, checks.ParseCache.for_repo(locations, repo))
     assert staged.primary.files == checks.staged_target(repo).primary.files
-    assert [p.suffix for p in index_dir.iterdir()] == [".sqlite"]  # HEAD's, for later hooks
+    assert [p.suffix for p in index_dir.iterdir()] == [".sqlite"]  # for later hook runs
     again = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations, repo))
     assert again.primary.files == fresh
+
+
+def _tamper(index: Path, path: str, description: str) -> None:
+    """Change what the index says FILE holds: a card read from it shows DESCRIPTION."""
+    import sqlite3
+
+    db = sqlite3.connect(index)
+    [(entry,)] = db.execute("SELECT entry FROM files WHERE path = ?", (path,)).fetchall()
+    data = json.loads(entry)
+    data["cards"][0][1]["description"] = description
+    db.execute("UPDATE files SET entry = ? WHERE path = ?", (json.dumps(data), path))
+    db.commit()
+    db.close()
+
+
+def _staged(repo: Path, locations: Locations) -> dict[str, dict[str, object]]:
+    target = checks.staged_target(repo, checks.ParseCache.for_repo(locations, repo))
+    return {d.name: dict(d.metadata) for d in target.primary.docs}
+
+
+def test_a_hook_run_after_a_commit_parses_only_what_changed(tmp_path: Path,
+                                                            locations: Locations) -> None:
+    repo = make_repo(tmp_path / "r", {f"cards/c{i}.yaml": f"name: c{i}\n" for i in range(30)})
+    index_dir = locations.cache / "index"
+    commit_files(repo, {"cards/new1.yaml": "name: new1\n"})  # staged, then committed
+    (repo / "cards" / "new2.yaml").write_text("name: new2\n")
+    git(repo, "add", "-A")
+    assert len(_staged(repo, locations)) == 32  # the first run parses everything, once
+    [index] = index_dir.iterdir()
+    _tamper(index, "cards/c7.yaml", "from the cache")
+    git(repo, "commit", "-q", "-m", "new2")
+    (repo / "cards" / "new3.yaml").write_text("name: new3\n")
+    (repo / "cards" / "c8.yaml").write_text("name: c8\ndescription: edited\n")
+    git(repo, "add", "-A")
+    cards = _staged(repo, locations)
+    assert cards["c7"]["description"] == "from the cache"  # reused, not parsed again
+    assert cards["c8"]["description"] == "edited" and "new3" in cards
+    assert list(index_dir.iterdir()) == [index]  # two new blobs: nothing written
+
+
+def test_the_hooks_index_is_replaced_once_much_has_changed(tmp_path: Path,
+                                                           locations: Locations) -> None:
+    repo = make_repo(tmp_path / "r", {f"cards/c{i}.yaml": f"name: c{i}\n" for i in range(30)})
+    index_dir = locations.cache / "index"
+    (repo / "cards" / "new.yaml").write_text("name: new\n")
+    git(repo, "add", "-A")
+    _staged(repo, locations)
+    [first] = index_dir.iterdir()
+    _tamper(first, "cards/c29.yaml", "from the cache")
+    changed = checks.ParseCache.REINDEX_AFTER + 1
+    commit_files(repo, {f"cards/c{i}.yaml": f"name: c{i}\nx: 2\n" for i in range(changed)})
+    (repo / "cards" / "new.yaml").write_text("name: new\nx: 3\n")
+    git(repo, "add", "-A")
+    cards = _staged(repo, locations)
+    assert cards["c29"]["description"] == "from the cache"  # the new index reused the old
+    assert all(cards[f"c{i}"]["x"] == 2 for i in range(changed))
+    [second] = index_dir.iterdir()  # and replaced it
+    assert second != first and second.name[:17] == first.name[:17]
+    assert _staged(repo, locations) == cards
 
 
 def test_output_formats() -> None:

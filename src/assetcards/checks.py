@@ -11,7 +11,6 @@ never stale): a pre-commit hook in a store of 10,000 cards parses only what chan
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -360,11 +359,18 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
 
 
 class ParseCache:
-    """Earlier parses, reused through the tree indexes of index.py in the cache directory.
-    The staged cards reuse the parse of every blob HEAD's index holds (built once, by the
-    first hook run: every later commit shares most blobs with HEAD). A commit is read from its
-    own index when one exists, else parsed reusing HEAD's; no index is written for it (CI and
-    a pre-receive hook see each commit once). Blob ids are content hashes: never stale."""
+    """Earlier parses, reused through the indexes of index.py in the cache directory. Blob ids
+    are content hashes, so a parse kept under one is never stale, whatever tree it came from.
+
+    The staged cards (the pre-commit hook) reuse the index of the repository's staged files
+    written by an earlier hook run: after a commit, the next change shares every other blob
+    with it, so only the changed files are parsed. A new index is written (reusing the old
+    one's parses; the old one is then removed) only when the files it lacks pass REINDEX_AFTER
+    or 1% of the store, so most hook runs write nothing. A commit (--rev, a pushed commit) is
+    parsed reusing HEAD's index or that staged index; nothing is written for it (CI and a
+    pre-receive hook see each commit once)."""
+
+    REINDEX_AFTER = 16
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
@@ -373,40 +379,69 @@ class ParseCache:
     def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
         return cls(locations.cache / "index")
 
-    def index(self, repo: Repo, commit: str, card_dir: str, build: bool = False,
-              files: Sequence[SourceFile] | None = None) -> TreeIndex | None:
-        """COMMIT's index if there is one (with BUILD, built now if not; None if the cache
-        cannot be written)."""
-        if not build and not self.directory.is_dir():
+    def index(self, repo: Repo, commit: str, card_dir: str) -> TreeIndex | None:
+        """COMMIT's index, if one was written (by a sync of a store cloned from REPO)."""
+        if not self.directory.is_dir():
             return None  # nothing was ever cached here: no need to ask git for the tree
-        from .index import build_index, index_name, open_index
+        from .index import index_name, open_index
 
         source = TreeSource(repo, commit, card_dir)
-        name = index_name(repo.tree_of(commit), card_dir)
-        found = open_index(name, [self.directory], source)
-        if found is None and build:
-            with contextlib.suppress(OSError):
-                found = build_index(name, [self.directory], source, files=files)
-        return found
+        return open_index(index_name(repo.tree_of(commit), card_dir), [self.directory], source)
+
+    def staged_index(self, source: IndexSource | TreeSource) -> TreeIndex | None:
+        """The index of REPO's staged files written last (by an earlier hook run), if any."""
+        from .index import find_listing
+
+        if not self.directory.is_dir():
+            return None
+        return find_listing(self.directory, self._staged_label(source.repo), source)
+
+    @staticmethod
+    def _staged_label(repo: Repo) -> str:
+        return f"{repo.path.resolve()} (staged)"
 
     def parse(self, source: IndexSource | TreeSource, files: Sequence[SourceFile],
               commit: str | None = None) -> list[ParsedFile]:
-        repo = source.repo
-        head = repo.resolve("HEAD")
-        if commit is not None:
-            own = self.index(repo, commit, source.subdir)
-            if own is not None:
-                by_path = {p.file: p for p in own.files()}
-                if all(f.path in by_path for f in files):
-                    return [by_path[f.path] for f in files]
-        reuse = None
-        if head is not None and head != commit:
-            reuse = self.index(repo, head, source.subdir, build=commit is None)
-        if reuse is None:
-            return source_parse(source, files)
         from .index import parse_reusing
 
+        repo = source.repo
+        if commit is None:
+            return self._parse_staged(source, files)
+        own = self.index(repo, commit, source.subdir)
+        if own is not None:
+            by_path = {p.file: p for p in own.files()}
+            if all(f.path in by_path for f in files):
+                return [by_path[f.path] for f in files]
+        head = repo.resolve("HEAD") if self.directory.is_dir() else None
+        reuse = self.index(repo, head, source.subdir) if head and head != commit else None
+        reuse = reuse or self.staged_index(source)
+        if reuse is None:
+            return source_parse(source, files)
         return [p for _, p in parse_reusing(source, files, reuse.entries())]
+
+    def _parse_staged(self, source: IndexSource | TreeSource,
+                      files: Sequence[SourceFile]) -> list[ParsedFile]:
+        from .index import build_index, listing_index_name, parse_reusing
+
+        last = self.staged_index(source)
+        known = last.entries() if last is not None else {}
+        lacking = sum(1 for f in files if f.key not in known)
+        if last is not None and lacking <= max(self.REINDEX_AFTER, len(files) // 100):
+            return [p for _, p in parse_reusing(source, files, known)]
+        name = listing_index_name(self._staged_label(source.repo), files)
+        try:
+            built = build_index(name, [self.directory], source,
+                                [last] if last is not None else [], files=files)
+        except OSError:  # a cache we cannot write only costs time
+            return [p for _, p in parse_reusing(source, files, known)]
+        by_blob = built.parsed_by_blob() or {}
+
+        def ready(f: SourceFile) -> bool:  # parsed at this path (a copy elsewhere: parse it)
+            return f.key in by_blob and by_blob[f.key].file == f.path
+
+        others = {p.file: p for p in source_parse(source, [f for f in files if not ready(f)])}
+        return [by_blob[f.key] if ready(f) else others[f.path] for f in files
+                if ready(f) or f.path in others]
 
 
 # -- output -----------------------------------------------------------------------------------

@@ -108,6 +108,7 @@ class TreeIndex:
             self.close()
             raise sqlite3.DatabaseError("index is incomplete or from another version")
         self._files: list[ParsedFile] | None = None  # set by build_index: no need to decode
+        self._by_blob: dict[str, ParsedFile] | None = None  # the same, by blob id
 
     def close(self) -> None:
         self._db.close()
@@ -141,6 +142,10 @@ class TreeIndex:
         rows = self._db.execute("SELECT path, oid, entry FROM files ORDER BY path").fetchall()
         return [self._file(path, oid, entry) for path, oid, entry in rows]
 
+    def parsed_by_blob(self) -> dict[str, ParsedFile] | None:
+        """Blob id -> its parse, when this process built the index (nothing to decode)."""
+        return self._by_blob
+
     def entries(self) -> dict[str, str]:
         """blob id -> entry, for reuse by the index of another tree."""
         rows = self._db.execute("SELECT oid, entry FROM files WHERE entry IS NOT NULL")
@@ -152,8 +157,11 @@ class TreeIndex:
         return parse_files(self.source, [SourceFile(path, oid)])[0]
 
 
-def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]]) -> None:
-    """Write an index file atomically: built under a temporary name, then renamed."""
+def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]],
+                known: dict[str, str] | None = None) -> None:
+    """Write an index file atomically: built under a temporary name, then renamed. KNOWN: the
+    entries already encoded (by blob id), written as they are."""
+    known = known or {}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -166,8 +174,8 @@ def write_index(path: Path, parsed: Sequence[tuple[SourceFile, ParsedFile]]) -> 
                 "CREATE TABLE files (path TEXT PRIMARY KEY, oid TEXT, entry TEXT, bad INTEGER);"
                 "CREATE TABLE names (name TEXT, path TEXT, pos INTEGER);")
             db.executemany("INSERT INTO files VALUES (?, ?, ?, ?)",
-                           ((f.path, f.key, entry_of(p), 1 if p.problems else 0)
-                            for f, p in parsed))
+                           ((f.path, f.key, known.get(f.key) or entry_of(p),
+                             1 if p.problems else 0) for f, p in parsed))
             db.executemany("INSERT INTO names VALUES (?, ?, ?)",
                            ((d.name, f.path, pos) for f, p in parsed
                             for pos, d in enumerate(p.cards)))
@@ -219,6 +227,26 @@ def open_index(name: str, dirs: Iterable[Path], source: CardSource) -> TreeIndex
     return None
 
 
+def find_listing(directory: Path, label: str, source: CardSource) -> TreeIndex | None:
+    """The newest readable index in DIRECTORY of a listing of LABEL (whatever its files were
+    then): its parses serve every blob it shares with the files now."""
+    prefix = _listing_prefix(label)
+    found = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return None
+    for entry in entries:
+        if entry.name.startswith(prefix) and entry.name.endswith(".sqlite"):
+            with contextlib.suppress(OSError):  # removed meanwhile by another process
+                found.append((entry.stat().st_mtime, entry.name))
+    for _, name in sorted(found, reverse=True):
+        index = open_index(name, [directory], source)
+        if index is not None:
+            return index
+    return None
+
+
 def prune_cache(directory: Path, built: str, now: float | None = None) -> list[str]:
     """Remove from DIRECTORY, a cache of indexes where BUILT was just written, the indexes
     nobody opened for UNUSED_DAYS, the other listings of BUILT's directory (if BUILT is a
@@ -267,11 +295,12 @@ def build_index(name: str, dirs: Sequence[Path], source: CardSource,
     last_error: OSError | None = None
     for directory in dirs:
         try:
-            write_index(directory / name, parsed)
+            write_index(directory / name, parsed, known)
             index = TreeIndex(directory / name, source)
             if directory in shared:
                 prune_cache(directory, name)
             index._files = sorted((p for _, p in parsed), key=lambda p: p.file)
+            index._by_blob = {f.key: p for f, p in parsed}
             return index
         except (OSError, sqlite3.OperationalError) as exc:
             last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
