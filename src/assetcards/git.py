@@ -361,6 +361,7 @@ class Repo:
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force",
                  "--no-recurse-submodules", "--end-of-options", url, *refspecs, timeout=timeout)
 
+
 def _feed(pipe: IO[bytes], ids: Sequence[str]) -> None:
     with contextlib.suppress(OSError), pipe:  # OSError: git has gone; the reader says why
         for start in range(0, len(ids), 1024):
@@ -453,13 +454,7 @@ def _batch_records(data: bytes) -> Iterator[tuple[str, bytes | None]]:
         pos += size + 1
 
 
-def parse_cat_file_batch(data: bytes) -> Iterator[tuple[str, bytes]]:
-    for oid, content in _batch_records(data):
-        if content is None:
-            raise GitError(f"git object {oid or '?'} is missing")
-        yield oid, content
-
-
 def parse_cat_file_batch_tolerant(data: bytes) -> Iterator[bytes | None]:
-    """Like parse_cat_file_batch, but yields None for a missing or ambiguous object."""
+    """The content of each record of `cat-file --batch` output, or None for a missing or
+    ambiguous object."""
     return (content for _, content in _batch_records(data))
