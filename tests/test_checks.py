@@ -209,6 +209,23 @@ def test_the_hooks_index_is_replaced_once_much_has_changed(tmp_path: Path,
     assert _staged(repo, locations) == cards
 
 
+def test_commits_checked_in_one_process_share_their_parses(tmp_path: Path,
+                                                           locations: Locations) -> None:
+    same = "name: twin\n"
+    repo = make_repo(tmp_path / "r", {"cards/a.yaml": "name: a\n", "cards/b.yaml": "name: b\n"})
+    first = git(repo, "rev-parse", "HEAD")
+    second = commit_files(repo, {"cards/b.yaml": "name: b\nx: 1\n", "cards/t1.yaml": same,
+                                 "cards/t2.yaml": same})  # one blob at two paths
+    cache = checks.ParseCache.for_repo(locations, repo)  # as in a pre-receive hook
+    one = {f.file: f for f in checks.rev_target(repo, first, cache).primary.files}
+    two = {f.file: f for f in checks.rev_target(repo, second, cache).primary.files}
+    assert two["cards/a.yaml"] is one["cards/a.yaml"]  # the same blob: not parsed again
+    assert two["cards/b.yaml"].cards[0].metadata == {"name": "b", "x": 1}
+    assert sorted(two) == ["cards/a.yaml", "cards/b.yaml", "cards/t1.yaml", "cards/t2.yaml"]
+    assert [f.cards[0].file for f in two.values()] == list(two)  # a shared blob: its own path
+    assert [f.file for f in checks.rev_target(repo, second, cache).primary.files] == sorted(two)
+
+
 def test_output_formats() -> None:
     problem = Problem("cards/a.yaml", 3, 1, "a", "100% wrong, really:\nyes", "k", "c")
     report = checks.Report([problem], 1, 1)

@@ -368,12 +368,14 @@ class ParseCache:
     one's parses; the old one is then removed) only when the files it lacks pass REINDEX_AFTER
     or 1% of the store, so most hook runs write nothing. A commit (--rev, a pushed commit) is
     parsed reusing HEAD's index or that staged index; nothing is written for it (CI and a
-    pre-receive hook see each commit once)."""
+    pre-receive hook see each commit once), but the commits after it in the same process (a
+    push of several) reuse its parses from memory."""
 
     REINDEX_AFTER = 16
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._memo: dict[str, ParsedFile] = {}  # blob id -> its parse, in this process
 
     @classmethod
     def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
@@ -412,12 +414,23 @@ class ParseCache:
             by_path = {p.file: p for p in own.files()}
             if all(f.path in by_path for f in files):
                 return [by_path[f.path] for f in files]
-        head = repo.resolve("HEAD") if self.directory.is_dir() else None
-        reuse = self.index(repo, head, source.subdir) if head and head != commit else None
-        reuse = reuse or self.staged_index(source)
-        if reuse is None:
-            return source_parse(source, files)
-        return [p for _, p in parse_reusing(source, files, reuse.entries())]
+        memo = self._memo
+
+        def seen(f: SourceFile) -> bool:  # parsed before, at this path
+            return f.key in memo and memo[f.key].file == f.path
+
+        rest = [f for f in files if not seen(f)]
+        fresh: dict[str, ParsedFile] = {}
+        if rest:
+            head = repo.resolve("HEAD") if self.directory.is_dir() else None
+            reuse = self.index(repo, head, source.subdir) if head and head != commit else None
+            reuse = reuse or self.staged_index(source)
+            known = reuse.entries() if reuse is not None else {}
+            fresh = {f.path: p for f, p in parse_reusing(source, rest, known)}
+        result = [memo[f.key] if seen(f) else fresh[f.path] for f in files
+                  if seen(f) or f.path in fresh]
+        memo.update((f.key, fresh[f.path]) for f in rest if f.path in fresh)
+        return result
 
     def _parse_staged(self, source: IndexSource | TreeSource,
                       files: Sequence[SourceFile]) -> list[ParsedFile]:
