@@ -37,6 +37,14 @@ def git_children() -> list[str]:
     return [line for line in out.splitlines() if "git" in line]
 
 
+def _is_zombie(ps_line: str) -> bool:
+    try:
+        with open(f"/proc/{ps_line.split()[0]}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True  # gone already
+
+
 def test_every_blob_arrives_in_the_order_asked(
         blobs: tuple[Repo, list[str], dict[str, bytes]]) -> None:
     repo, oids, contents = blobs
@@ -70,7 +78,12 @@ def test_git_is_killed_when_the_time_is_up(
     repo, oids, _ = blobs
     reader = repo.read_blobs(oids, timeout=0.3)
     next(reader)
-    time.sleep(0.6)  # git is blocked on a full pipe when the timer fires
+    # git is blocked on a full pipe when the timer fires: wait until it has been killed (a
+    # zombie until the reader waits for it), however long the machine takes to get there.
+    deadline = time.monotonic() + 60
+    while not git_children() or not all(_is_zombie(line) for line in git_children()):
+        assert time.monotonic() < deadline, git_children()
+        time.sleep(0.02)
     with pytest.raises(GitError, match=r"did not finish within 0\.3 s"):
         list(reader)
     assert git_children() == []

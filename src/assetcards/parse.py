@@ -314,10 +314,19 @@ def _yaml_problem(exc: yaml.YAMLError, data: bytes, file: str) -> Problem:
                        f"(byte {exc.position})", code="not-text")
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
+        if _is_nesting_limit(exc):
+            return Problem(file, mark.line + 1, mark.column + 1,
+                           message=f"nested deeper than {MAX_DEPTH} levels", code="too-deep")
         context = f" ({exc.context})" if exc.context else ""
         return Problem(file, mark.line + 1, mark.column + 1,
                        message=f"YAML syntax error: {exc.problem}{context}", code="syntax")
     return Problem(file, 1, 1, message=f"YAML error: {exc}", code="syntax")
+
+
+def _is_nesting_limit(exc: yaml.MarkedYAMLError) -> bool:
+    """libyaml (from the one PyYAML 6.0.4 bundles) stops deep nesting itself: a nesting limit is
+    a limit whichever component enforces it, so it reads as ours, never as a syntax error."""
+    return "maximum nesting depth" in str(exc.problem or "")
 
 
 def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) -> Problem:
