@@ -35,6 +35,18 @@ def checkout_commit(paths: StorePaths) -> str | None:
         return None
 
 
+def checkout_store(paths: StorePaths) -> str | None:
+    """The store name the checkout's marker records (None if there is no readable marker or
+    the checkout is a symlink): the checkout is ours only when this is the store's name."""
+    if paths.checkout.is_symlink():
+        return None
+    try:
+        name = json.loads((paths.checkout / STORE_MARKER).read_text()).get("store")
+        return name if isinstance(name, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> None:
     """Write the card files of COMMIT (and nothing else) to the store's checkout, atomically."""
     paths.tmp_dir.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from .checkout import checkout_store
 from .errors import StoreError
 from .locations import Locations
 from .locks import hold
@@ -65,11 +66,20 @@ def add_store(
                 return Store(paths, existing, locations.cache), False
             raise StoreError(f"a store named {name!r} already exists ({existing.url}); remove "
                              "it first or choose another name")
+        _clear_killed_add(paths)
         if paths.checkout.exists() or paths.checkout.is_symlink():
             raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
                              "away or choose another name")
         state = _clone(locations, paths, name, url, ref, scope, progress or (lambda _: None))
         return Store(paths, state, locations.cache), True
+
+
+def _clear_killed_add(paths: StorePaths) -> None:
+    """A `store add` killed after its checkout was swapped in and before its state was written
+    leaves ROOT/NAME with our marker and no state: ours to clear (a directory without our
+    marker is somebody else's, and stays)."""
+    if read_state(paths) is None and checkout_store(paths) == paths.name:
+        shutil.rmtree(paths.checkout)
 
 
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import yaml
@@ -59,8 +60,19 @@ def cards(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
     return result
 
 
-def lock_is_free(lock: Path) -> bool:
-    """Whether nobody holds the store lock at LOCK (asked of the kernel, not of a file)."""
+def lock_is_free(lock: Path, within: float = 10.0) -> bool:
+    """Whether nobody holds the store lock at LOCK (asked of the kernel, not of a file), within
+    WITHIN seconds: a process killed while it started git leaves a forked child that shares
+    the lock's open file until it execs git a moment later (and so releases it)."""
+    deadline = time.monotonic() + within
+    while not _lock_is_free_now(lock):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def _lock_is_free_now(lock: Path) -> bool:
     if not lock.exists():
         return True
     fd = os.open(lock, os.O_RDWR)

@@ -10,6 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from assetcards.checkout import checkout_commit
@@ -28,6 +29,9 @@ from tests.faults.helpers import (
     report,
 )
 from tests.storeutil import CARDS
+
+# `pytest -m 'not slow'` skips these in a quick loop; CI runs them all.
+pytestmark = pytest.mark.slow
 
 TRIALS = 200 if SOAK else 30
 ADD_TRIALS = 60 if SOAK else 10
@@ -128,6 +132,27 @@ def test_kill_9_during_store_add(tmp_path: Path, locations: Locations) -> None:
         assert cards("store", "remove", "team").returncode == 0
     report("test_kill_9_during_store_add", trials=ADD_TRIALS, seed=SEED + 1, **outcomes,
            failures=0)
+
+
+def test_store_add_killed_between_the_checkout_and_the_state_is_added_again(
+        tmp_path: Path, locations: Locations) -> None:
+    """The one moment a random kill rarely hits: the checkout swapped in, the state not yet
+    written. The next `store add` clears what the killed one left and adds the store; a
+    directory that is not a checkout of ours is never removed."""
+    bare, _ = generation_upstream(tmp_path, "team")
+    store, _ = add_store(locations, "team", str(bare))
+    store.paths.state_file.unlink()  # as if killed just before writing it
+    assert (store.paths.checkout / STORE_MARKER).exists()
+    result = cards("store", "add", "team", str(bare))
+    assert result.returncode == 0, result.stderr
+    assert _library_view(locations, "team") == (0, expected_names("team", 0))
+
+    theirs = locations.user / "mine"
+    theirs.mkdir()
+    (theirs / "notes.txt").write_text("keep me")
+    refused = cards("store", "add", "mine", str(bare))
+    assert refused.returncode == 1 and "already exists and is not a store" in refused.stderr
+    assert (theirs / "notes.txt").read_text() == "keep me"
 
 
 def test_git_killed_while_holding_a_ref_lock_blocks_no_later_sync(
