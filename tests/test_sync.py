@@ -198,14 +198,18 @@ def test_two_concurrent_syncs_one_waits_and_does_no_duplicate_work(
     store, _ = add_store(locations, "team", str(bare))
     new = commit_files(work, {"cards/b.yaml": model("beta")})
     push(work)
+    errs = [tmp_path / f"sync{i}.err" for i in range(2)]
+    waiting = "store team: waiting for the lock held by process"
     with hold(store.paths.lock, "test", 5, command="test holder"):
         procs = [subprocess.Popen([CARDS, "sync", "--json"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(2)]
-        time.sleep(1.0)
-    outputs = [p.communicate(timeout=60) for p in procs]
+                                  stderr=err.open("w"), text=True) for err in errs]
+        deadline = time.monotonic() + 60  # both wait for us before we let go
+        while not all(waiting in err.read_text() for err in errs):
+            assert time.monotonic() < deadline and all(p.poll() is None for p in procs)
+            time.sleep(0.02)
+    outputs = [(p.communicate(timeout=60)[0], err.read_text())
+               for p, err in zip(procs, errs, strict=True)]
     assert [p.returncode for p in procs] == [0, 0]
-    for _, err in outputs:
-        assert "store team: waiting for the lock held by process" in err
     results = sorted((json.loads(out)[0] for out, _ in outputs), key=lambda r: r["status"])
     assert [r["status"] for r in results] == ["unchanged", "updated"]
     assert results[0]["message"] == "synced by another process while we waited"

@@ -71,6 +71,13 @@ def check(seen: dict[str, dict[str, int]], cards: int, last: dict[str, int]) -> 
     return errors
 
 
+def _write_progress(path: Path, rounds: int, last: dict[str, int]) -> None:
+    """Replace PATH in one step, so the test never reads half of it."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"rounds": rounds, "last": last}))
+    os.replace(tmp, path)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
@@ -79,6 +86,8 @@ def main() -> int:
     parser.add_argument("--cards", type=int, default=4)
     parser.add_argument("--cli", default="")
     parser.add_argument("--max-seconds", type=float, default=120)
+    parser.add_argument("--progress", default="",
+                        help="after each round, write {rounds, last generation per store} here")
     args = parser.parse_args()
     stores = args.stores.split(",")
     deadline = time.monotonic() + args.max_seconds
@@ -99,6 +108,8 @@ def main() -> int:
         for store in stores:
             if store in last and (not generations[store] or generations[store][-1] != last[store]):
                 generations[store].append(last[store])
+        if args.progress:
+            _write_progress(Path(args.progress), rounds, last)
         if len(errors) > 20:
             break
     Path(args.out).write_text(json.dumps({"rounds": rounds, "reads": reads, "errors": errors,
