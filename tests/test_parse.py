@@ -50,16 +50,26 @@ def test_several_documents_per_file_with_lines() -> None:
     assert result.cards[1].key_line("absent") == 5
 
 
-@pytest.mark.parametrize("data", [b"", b"# only a comment\n", b"---\n---\n", b"---\n...\n", b"~\n"])
-def test_empty_documents_are_skipped(data: bytes) -> None:
+@pytest.mark.parametrize("data", [b"", b"# only a comment\n", b"\n\n"])
+def test_a_file_without_documents_is_no_problem(data: bytes) -> None:
     result = parse_file(data, "f.yaml")
     assert result.cards == [] and result.problems == []
 
 
-def test_empty_documents_between_cards_are_skipped() -> None:
-    result = parse_file(b"---\nname: a\n---\n---\n\n---\nname: b\n", "f.yaml")
+@pytest.mark.parametrize("data", [b"---\n---\n", b"---\n...\n", b"~\n", b"---\n# note\n"])
+def test_an_empty_document_is_a_problem(data: bytes) -> None:
+    """fairseq2 (0.3 and 0.8) refuses a whole directory for one empty document."""
+    result = parse_file(data, "f.yaml")
+    assert result.cards == []
+    assert [p.code for p in result.problems] and {p.code for p in result.problems} == {
+        "empty-document"}
+
+
+def test_empty_documents_between_cards_are_reported_and_the_cards_kept() -> None:
+    result = parse_file(b"---\nname: a\n---\n---\n\n---\nname: b\n---\n", "f.yaml")
     assert [c.name for c in result.cards] == ["a", "b"]
-    assert result.problems == []
+    assert [(p.line, p.code) for p in result.problems] == [
+        (4, "empty-document"), (6, "empty-document"), (9, "empty-document")]
 
 
 def test_byte_order_mark_and_utf16_are_read() -> None:

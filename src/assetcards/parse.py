@@ -179,7 +179,9 @@ def _card_from_node(
     line, col = node.start_mark.line + 1, node.start_mark.column + 1
     if not isinstance(node, MappingNode):
         if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
-            return None, []
+            return None, [Problem(file, line, col, message="empty YAML document (a stray '---', "
+                                  "or a document of only comments): fairseq2 refuses the whole "
+                                  "directory when it meets one; remove it", code="empty-document")]
         kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
         return None, [Problem(file, line, col, message=f"document is {kind}, not a mapping (a card "
                               "is a mapping of fields)", code="not-mapping")]
