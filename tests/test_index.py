@@ -101,7 +101,7 @@ def test_building_a_new_tree_reuses_parses_of_unchanged_blobs(tmp_path: Path,
 
 def test_values_json_cannot_carry_are_parsed_again_from_the_blob(tmp_path: Path,
                                                                  locations: Locations) -> None:
-    text = model("alpha") + "released: 2024-05-01\n"
+    text = model("alpha") + "released: !!timestamp 2024-05-01\n"  # tagged: alike in YAML 1.2
     assert entry_of(parse_file(text.encode(), "x")) is None
     bare, _ = card_upstream(tmp_path, {"a.yaml": text})
     store, _ = add_store(locations, "team", str(bare))

@@ -17,6 +17,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Problem
+from .yamlversions import may_differ, version_problems
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_DEPTH = 64
@@ -143,6 +144,7 @@ def _documents(data: bytes, file: str, check_depth: bool = True
                ) -> Iterator[Problem | tuple[CardDoc | None, list[Problem]]]:
     loader = CardLoader(data)
     check_aliases = b"*" in data
+    check_versions = may_differ(data)
     try:
         while True:
             try:
@@ -168,7 +170,10 @@ def _documents(data: bytes, file: str, check_depth: bool = True
                 if depth_problem is not None:
                     yield depth_problem
                     continue
-            yield _card_from_node(loader, node, file, plain=not check_aliases)
+            card, problems = _card_from_node(loader, node, file, plain=not check_aliases)
+            if card is not None and check_versions and isinstance(node, MappingNode):
+                problems = version_problems(node, file, card.name)
+            yield card, problems
     finally:
         loader.dispose()
 
