@@ -15,11 +15,14 @@ if TYPE_CHECKING:
     from .card import AssetCard, AssetCardField, Provenance
     from .download import Checkpoint, DownloadOptions, download_checkpoint, fetch_checkpoint
     from .errors import (
+        AssetArgumentError,
         AssetCardError,
         AssetCardFieldNotFoundError,
         AssetCardNotFoundError,
+        AssetCardNotValidError,
         AssetError,
         AssetMetadataError,
+        AssetMetadataNotFoundError,
         AssetNotFoundError,
         BaseCycleError,
         DownloadError,
@@ -35,18 +38,27 @@ if TYPE_CHECKING:
         InProcAssetMetadataProvider,
         PackageAssetMetadataProvider,
     )
-    from .store import AssetStore, StandardAssetStore, default_asset_store
+    from .store import (
+        AssetStore,
+        StandardAssetStore,
+        default_asset_store,
+        get_asset_store,
+        setup_asset_store,
+    )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AssetArgumentError",
     "AssetCard",
     "AssetCardError",
     "AssetCardField",
     "AssetCardFieldNotFoundError",
     "AssetCardNotFoundError",
+    "AssetCardNotValidError",
     "AssetError",
     "AssetMetadataError",
+    "AssetMetadataNotFoundError",
     "AssetMetadataProvider",
     "AssetNotFoundError",
     "AssetStore",
@@ -68,24 +80,27 @@ __all__ = [
     "default_asset_store",
     "download_checkpoint",
     "fetch_checkpoint",
+    "get_asset_store",
     "load_model",
     "register_model_family",
     "retrieve_card",
+    "setup_asset_store",
 ]
 
 
 def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     """`asset_store.retrieve_card(name, ...)` on the default store."""
-    from .store import default_asset_store
+    from .store import get_asset_store
 
-    return default_asset_store().retrieve_card(name, **kwargs)
+    return get_asset_store().retrieve_card(name, **kwargs)
 
 
 # Every public name is loaded on first use (PEP 562), so `import assetcards` and the `cards`
 # commands pay only for the modules they touch: the git and validation paths never import
 # sqlite, HTTP or (later) torch.
-_ERRORS = ("AssetCardError", "AssetCardFieldNotFoundError", "AssetCardNotFoundError",
-           "AssetError", "AssetMetadataError", "AssetNotFoundError", "BaseCycleError",
+_ERRORS = ("AssetArgumentError", "AssetCardError", "AssetCardFieldNotFoundError",
+           "AssetCardNotFoundError", "AssetCardNotValidError", "AssetError", "AssetMetadataError",
+           "AssetMetadataNotFoundError", "AssetNotFoundError", "BaseCycleError",
            "DownloadError", "DuplicateCardError", "ModelLoadError", "Problem")
 _LAZY = {
     **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card"),
@@ -93,7 +108,8 @@ _LAZY = {
     **dict.fromkeys(("AssetMetadataProvider", "FileAssetMetadataProvider",
                      "InProcAssetMetadataProvider", "PackageAssetMetadataProvider"),
                     "providers"),
-    **dict.fromkeys(("AssetStore", "StandardAssetStore", "default_asset_store"), "store"),
+    **dict.fromkeys(("AssetStore", "StandardAssetStore", "default_asset_store",
+                     "get_asset_store", "setup_asset_store"), "store"),
     **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
                      "fetch_checkpoint"), "download"),
     "GitAssetMetadataProvider": "gitprovider",
@@ -103,9 +119,9 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
-        from .store import default_asset_store
+        from .store import get_asset_store
 
-        return default_asset_store()
+        return get_asset_store()
     if name in _LAZY:
         import importlib
 
