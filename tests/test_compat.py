@@ -449,3 +449,54 @@ def test_in_process_provider_raises_at_construction() -> None:
     with pytest.raises(AssetMetadataError, match="in-process:1:1: 'base' must be the name of a "
                                                  "card \\(no '@env'\\), not 3"):
         InProcAssetMetadataProvider([{"name": "a", "base": 3}])
+
+
+def test_abstract_provider_subclass_from_fairseq2_03(tmp_path: Path) -> None:
+    """A provider written for 0.3 (`_load_cache` returning canonical names, no `name` field)
+    works in our store."""
+
+    class Mine(assetcards.AbstractAssetMetadataProvider):
+        loads = 0
+
+        def _load_cache(self) -> dict[str, dict[str, object]]:
+            Mine.loads += 1
+            return {"m@": {"model_family": "f"}, "m@gpu": {"device": "cuda"}}
+
+    provider = Mine()
+    store = StandardAssetStore([provider], env_resolvers=[])
+    assert store.retrieve_names() == ["m", "m@gpu"]
+    card = store.retrieve_card("m@gpu")
+    assert (card.name, card.field("device").as_(str)) == ("m", "cuda")
+    assert card.field("model_family").as_(str) == "f"
+    assert store.maybe_retrieve_card("x") is None
+    assert Mine.loads == 1
+    provider.clear_cache()
+    provider.get_names()
+    assert Mine.loads == 2
+
+
+def test_load_metadata_file(tmp_path: Path) -> None:
+    write(tmp_path / "c.yaml", "name: a\nx: 1\n---\nname: a@gpu\nx: 2\n")
+    assert assetcards.load_metadata_file(tmp_path / "c.yaml") == [
+        ("a@", {"x": 1, "__base_path__": tmp_path}),
+        ("a@gpu", {"x": 2, "__base_path__": tmp_path})]
+    write(tmp_path / "bad.yaml", "name: a\nx: [\n")
+    with pytest.raises(AssetMetadataError, match=f"{tmp_path}/bad.yaml:"):
+        assetcards.load_metadata_file(tmp_path / "bad.yaml")
+    with pytest.raises(AssetMetadataError, match="no such card file"):
+        assetcards.load_metadata_file(tmp_path / "none.yaml")
+
+
+def test_08_name_helpers_and_default_env() -> None:
+    assert assetcards.canonicalize_asset_name("a") == "a@"
+    assert assetcards.canonicalize_asset_name(" a @ gpu ") == "a@gpu"
+    assert assetcards.canonicalize_asset_name("@gpu") is None
+    assert assetcards.canonicalize_asset_name("a@b@c") is None
+    assert assetcards.sanitize_base_asset_name(" a ") == "a"
+    assert assetcards.sanitize_base_asset_name("a@gpu") is None
+    provider = assetcards.load_in_memory_asset_metadata(
+        "mine", [{"name": "a", "x": 1}, {"name": "a@gpu", "x": 2}])
+    assert provider.source == "mine"
+    store = StandardAssetStore([provider], env_resolvers=[], default_env="gpu")
+    assert store.retrieve_card("a").field("x").as_(int) == 2
+    assert store.retrieve_card("a@").field("x").as_(int) == 1

@@ -33,13 +33,19 @@ if TYPE_CHECKING:
     from .gitprovider import GitAssetMetadataProvider
     from .loader import ModelLoader, load_model, register_model_family
     from .providers import (
+        AbstractAssetMetadataProvider,
         AssetMetadataProvider,
         FileAssetMetadataProvider,
         InProcAssetMetadataProvider,
         PackageAssetMetadataProvider,
+        canonicalize_asset_name,
+        load_in_memory_asset_metadata,
+        load_metadata_file,
+        sanitize_base_asset_name,
     )
     from .store import (
         AssetStore,
+        EnvironmentResolver,
         StandardAssetStore,
         default_asset_store,
         get_asset_store,
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractAssetMetadataProvider",
     "AssetArgumentError",
     "AssetCard",
     "AssetCardError",
@@ -67,6 +74,7 @@ __all__ = [
     "DownloadError",
     "DownloadOptions",
     "DuplicateCardError",
+    "EnvironmentResolver",
     "FileAssetMetadataProvider",
     "GitAssetMetadataProvider",
     "InProcAssetMetadataProvider",
@@ -77,13 +85,17 @@ __all__ = [
     "Provenance",
     "StandardAssetStore",
     "asset_store",
+    "canonicalize_asset_name",
     "default_asset_store",
     "download_checkpoint",
     "fetch_checkpoint",
     "get_asset_store",
+    "load_in_memory_asset_metadata",
+    "load_metadata_file",
     "load_model",
     "register_model_family",
     "retrieve_card",
+    "sanitize_base_asset_name",
     "setup_asset_store",
 ]
 
@@ -105,10 +117,13 @@ _ERRORS = ("AssetArgumentError", "AssetCardError", "AssetCardFieldNotFoundError"
 _LAZY = {
     **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card"),
     **dict.fromkeys(_ERRORS, "errors"),
-    **dict.fromkeys(("AssetMetadataProvider", "FileAssetMetadataProvider",
-                     "InProcAssetMetadataProvider", "PackageAssetMetadataProvider"),
-                    "providers"),
-    **dict.fromkeys(("AssetStore", "StandardAssetStore", "default_asset_store",
+    **dict.fromkeys(("AbstractAssetMetadataProvider", "AssetMetadataProvider",
+                     "FileAssetMetadataProvider", "InProcAssetMetadataProvider",
+                     "PackageAssetMetadataProvider", "canonicalize_asset_name",
+                     "load_in_memory_asset_metadata", "load_metadata_file",
+                     "sanitize_base_asset_name"), "providers"),
+    **dict.fromkeys(("AssetStore", "EnvironmentResolver", "StandardAssetStore",
+                     "default_asset_store",
                      "get_asset_store", "setup_asset_store"), "store"),
     **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
                      "fetch_checkpoint"), "download"),

@@ -9,6 +9,7 @@ and reported by `problems()` and in the error for a name that cannot be found.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.resources
 import sqlite3
 from abc import ABC, abstractmethod
@@ -36,6 +37,22 @@ SOURCE_KEY = "__source__"
 def plain_name(name: str) -> str:
     """NAME as our providers key it: fairseq2's canonical `a@` is the card `a`."""
     return name[:-1] if name.endswith("@") and name.count("@") == 1 else name
+
+
+def canonicalize_asset_name(name: str) -> str | None:
+    """fairseq2 0.8's canonical form: `a` -> `a@`, `a@env` as it is; None when NAME has no
+    name before its '@' or more than one '@'."""
+    plain, _, env = name.partition("@")
+    if "@" in env or not plain.strip():
+        return None
+    return f"{plain.strip()}@{env.strip()}"
+
+
+def sanitize_base_asset_name(name: str) -> str | None:
+    """A `base` as fairseq2 0.8 accepts it: no '@', not blank."""
+    if "@" in name:
+        return None
+    return name.strip() or None
 
 
 def _path_argument(value: object) -> Path | None:
@@ -364,3 +381,59 @@ def _inproc_problem(item: object, seen: Mapping[str, object]) -> tuple[str, str,
     if base is not None and (not isinstance(base, str) or "@" in base or check_name(base)):
         return "base", "bad-base", f"'base' must be the name of a card (no '@env'), not {base!r}"
     return None
+
+
+def load_in_memory_asset_metadata(source: str,
+                                  entries: Sequence[Mapping[str, Any]]) -> AssetMetadataProvider:
+    """fairseq2 0.8's in-memory provider: ENTRIES under the label SOURCE."""
+    return InProcAssetMetadataProvider(entries, label=source)
+
+
+def load_metadata_file(file: Path | str,
+                       yaml_loader: object = None) -> list[tuple[str, dict[str, Any]]]:
+    """The cards of one file as fairseq2 0.3 returns them: (canonical name `a@`, the fields
+    without `name`, with `__base_path__`). Parsed by our own parser, with its limits;
+    YAML_LOADER is not used. AssetMetadataError names every problem with file and line."""
+    path = Path(file)
+    if not path.is_file():
+        raise AssetMetadataError(str(path), f"{path}: no such card file")
+    output: list[tuple[str, dict[str, Any]]] = []
+    for parsed in DirectorySource(path.parent, [Path(path.name)]).parse():
+        if parsed.problems:
+            raise AssetMetadataError([dataclasses.replace(p, file=str(path))
+                                      for p in parsed.problems])
+        for doc in parsed.cards:
+            metadata = copy.deepcopy(dict(doc.metadata))
+            metadata.pop("name", None)
+            metadata[BASE_PATH_KEY] = path.parent
+            output.append((canonicalize_asset_name(doc.name) or doc.name, metadata))
+    return output
+
+
+class AbstractAssetMetadataProvider(AssetMetadataProvider):
+    """fairseq2 0.3's skeleton provider: a subclass reads every card once in `_load_cache()`,
+    a dict from name (`a@`, `a@env`, or plain `a`) to fields, kept until `clear_cache()`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, dict[str, Any]] | None = None
+
+    @abstractmethod
+    def _load_cache(self) -> dict[str, dict[str, Any]]: ...
+
+    def _ensure_cache_loaded(self) -> dict[str, dict[str, Any]]:
+        if self._cache is None:
+            self._cache = self._load_cache()
+        return self._cache
+
+    def get_metadata(self, name: str) -> dict[str, Any]:
+        cache = self._ensure_cache_loaded()
+        for key in (name, plain_name(name), canonicalize_asset_name(name)):
+            if key is not None and key in cache:
+                return copy.deepcopy(cache[key])
+        raise AssetMetadataNotFoundError(name, f"No card named {name!r} in {self.label}.")
+
+    def get_names(self) -> list[str]:
+        return sorted({plain_name(name) for name in self._ensure_cache_loaded()})
+
+    def clear_cache(self) -> None:
+        self._cache = None

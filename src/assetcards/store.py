@@ -109,10 +109,17 @@ class StandardAssetStore(AssetStore):
         metadata_providers: Sequence[AssetMetadataProvider] = (),
         user_metadata_providers: Sequence[AssetMetadataProvider] = (),
         env_resolvers: Sequence[EnvironmentResolver] = (env_from_variable,),
+        *,
+        default_env: str | None = None,
     ) -> None:
+        """DEFAULT_ENV (fairseq2 0.8's argument) is an environment always in use, after those
+        the resolvers name."""
         self.metadata_providers: list[AssetMetadataProvider] = list(metadata_providers)
         self.user_metadata_providers: list[AssetMetadataProvider] = list(user_metadata_providers)
         self.env_resolvers: list[EnvironmentResolver] = list(env_resolvers)
+        if default_env and default_env.strip():
+            env = default_env.strip()
+            self.env_resolvers.append(lambda: env)
 
     @classmethod
     def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
