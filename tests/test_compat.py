@@ -500,3 +500,12 @@ def test_08_name_helpers_and_default_env() -> None:
     store = StandardAssetStore([provider], env_resolvers=[], default_env="gpu")
     assert store.retrieve_card("a").field("x").as_(int) == 2
     assert store.retrieve_card("a@").field("x").as_(int) == 1
+
+
+def test_default_asset_store_has_the_08_lookups(locations: Locations) -> None:
+    write(locations.system / "s.yaml", "name: s1\nmodel_family: f\n---\nname: s1@gpu\nx: 1\n")
+    store = assetcards.default_asset_store
+    assert {"s1@", "s1@gpu"} <= store.asset_names
+    assert [c.name for c in store.find_cards("model_family", "f")] == ["s1"]
+    card = store.maybe_retrieve_card("s1@gpu")
+    assert card is not None and card.field("x").as_(int) == 1

@@ -348,6 +348,17 @@ class DefaultAssetStore(AssetStore):
     def retrieve_names(self, *, scope: str = "all") -> list[str]:
         return get_asset_store().retrieve_names(scope=scope)
 
+    def maybe_retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
+                            scope: str = "all") -> AssetCard | None:
+        return get_asset_store().maybe_retrieve_card(name, envs=envs, scope=scope)
+
+    def find_cards(self, field: str, value: object, *, scope: str = "all") -> Iterator[AssetCard]:
+        return get_asset_store().find_cards(field, value, scope=scope)
+
+    @property
+    def asset_names(self) -> AbstractSet[str]:
+        return get_asset_store().asset_names
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
