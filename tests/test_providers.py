@@ -9,6 +9,7 @@ import pytest
 
 from assetcards import (
     AssetCardNotFoundError,
+    AssetMetadataError,
     DuplicateCardError,
     FileAssetMetadataProvider,
     InProcAssetMetadataProvider,
@@ -139,7 +140,7 @@ def test_bundled_cards_are_valid_and_resolve() -> None:
     kinds = {card.name: card.kind() for card in cards}
     assert set(kinds.values()) == set(KINDS)  # one of each kind at least
     for card in cards:
-        fields = card.flatten()
+        fields = card.fields()
         if card.kind() == "model":
             assert {"model_family", "model_arch"} <= fields.keys() or card.name in bases, card
             assert "checkpoint" in fields or card.name in bases, card
@@ -160,27 +161,39 @@ def test_repository_cards_directory_parses_cleanly() -> None:
 
 
 def test_in_process_provider() -> None:
-    items = [{"name": "a", "x": [1]}, {"name": "b@gpu", "x": [2]}, {"name": "bad name"},
-             {"x": 1}]
+    items = [{"name": "a", "x": [1]}, {"name": "b@gpu", "x": [2]}, {"name": "c@", "x": [3]}]
     provider = InProcAssetMetadataProvider(items)
-    assert provider.get_names() == ["a", "b@gpu"]
+    assert provider.get_names() == ["a", "b@gpu", "c"]
     metadata = provider.get_metadata("a")
     assert metadata["x"] == [1] and metadata[SOURCE_KEY] == "in-process"
     assert metadata[PROVENANCE_KEY] == Provenance("inproc", "in-process")
     metadata["x"].append(9)
     items[0]["x"].append(8)  # neither the caller's list nor a returned copy changes the card
     assert provider.get_metadata("a")["x"] == [1]
-    assert [p.format() for p in provider.problems()] == [
-        "in-process:3:1: name 'bad name' is not valid: use letters, digits, '_', '-' and '.', "
-        "with an optional '@env' suffix",
-        "in-process:4:1: 'name' must be a string, not NoneType"]
-    with pytest.raises(AssetCardNotFoundError, match="No card named 'c' in in-process."):
-        provider.get_metadata("c")
+    assert provider.get_metadata("a@")["x"] == [1]  # fairseq2's canonical form of the name
+    assert items[2]["name"] == "c@"  # the caller's dicts are not changed
+    with pytest.raises(AssetCardNotFoundError, match="No card named 'd' in in-process."):
+        provider.get_metadata("d")
     provider.clear_cache()
-    assert provider.get_names() == ["a", "b@gpu"]
+    assert provider.get_names() == ["a", "b@gpu", "c"]
+
+
+def test_in_process_bad_names_fail_at_construction() -> None:
+    """As in fairseq2 0.3: every bad entry is named, with its position, when the provider is
+    made (the issue's parity list; lookups used to report them)."""
+    items = [{"name": "a"}, {"name": "bad name"}, {"x": 1}, {"name": "b", "base": "a@gpu"}]
+    with pytest.raises(AssetMetadataError) as info:
+        InProcAssetMetadataProvider(items)
+    assert str(info.value).splitlines() == [
+        "in-process:2:1: name 'bad name' is not valid: use letters, digits, '_', '-' and '.', "
+        "with an optional '@env' suffix",
+        "in-process:3:1: 'name' must be a string, not NoneType",
+        "in-process:4:1: 'base' must be the name of a card (no '@env'), not 'a@gpu'"]
+    assert [p.code for p in info.value.problems] == ["bad-name", "bad-name", "bad-base"]
 
 
 def test_in_process_duplicates() -> None:
-    provider = InProcAssetMetadataProvider([{"name": "a"}, {"name": "a", "x": 1}], label="mine")
-    with pytest.raises(DuplicateCardError, match="duplicate card name 'a' \\(2 definitions\\)"):
-        provider.get_metadata("a")
+    with pytest.raises(AssetMetadataError) as info:
+        InProcAssetMetadataProvider([{"name": "a"}, {"name": "a@", "x": 1}], label="mine")
+    assert str(info.value) == "mine:2:1: duplicate card name 'a': given twice"
+    assert [p.code for p in info.value.problems] == ["duplicate"]

@@ -78,8 +78,11 @@ def test_scopes(store: StandardAssetStore) -> None:
         store.retrieve_card("system_only", scope="user")
     assert str(info.value) == ("No card named 'system_only' in the user scope; did you mean "
                                "'user_only'?")
+    # fairseq2 0.3 calls the system scope "global"
+    assert store.retrieve_names(scope="global") == store.retrieve_names(scope="system")
+    assert store.retrieve_card("system_only", scope="global").name == "system_only"
     with pytest.raises(ValueError, match="scope must be one of"):
-        store.retrieve_card("shared", scope="global")
+        store.retrieve_card("shared", scope="everywhere")
 
 
 def test_user_override_always_applies(store: StandardAssetStore, roots: tuple[Path, Path]) -> None:
@@ -119,7 +122,7 @@ def test_env_from_variable(roots: tuple[Path, Path], monkeypatch: pytest.MonkeyP
 def test_override_does_not_change_the_name(store: StandardAssetStore,
                                            roots: tuple[Path, Path]) -> None:
     card = store.retrieve_card("shared", envs=["gpu"])
-    assert card.name == "shared" and card.flatten()["name"] == "shared"
+    assert card.name == "shared" and card.fields()["name"] == "shared"
 
 
 def test_override_applies_along_the_base_chain(tmp_path: Path) -> None:
@@ -176,7 +179,7 @@ def test_not_found_suggests_close_names(store: StandardAssetStore) -> None:
         store.retrieve_card("zzzz")
     assert str(info.value) == "No card named 'zzzz'."
     with pytest.raises(AssetCardNotFoundError) as info:
-        store.retrieve_card("shared@gpx")
+        store.find_metadata("shared@gpx")
     assert str(info.value) == ("No card named 'shared@gpx'; did you mean 'shared@gpu', "
                                "'shared@cpu', 'shared'?")
 

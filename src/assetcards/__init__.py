@@ -15,11 +15,14 @@ if TYPE_CHECKING:
     from .card import AssetCard, AssetCardField, Provenance
     from .download import Checkpoint, DownloadOptions, download_checkpoint, fetch_checkpoint
     from .errors import (
+        AssetArgumentError,
         AssetCardError,
         AssetCardFieldNotFoundError,
         AssetCardNotFoundError,
+        AssetCardNotValidError,
         AssetError,
         AssetMetadataError,
+        AssetMetadataNotFoundError,
         AssetNotFoundError,
         BaseCycleError,
         DownloadError,
@@ -30,23 +33,39 @@ if TYPE_CHECKING:
     from .gitprovider import GitAssetMetadataProvider
     from .loader import ModelLoader, load_model, register_model_family
     from .providers import (
+        AbstractAssetMetadataProvider,
         AssetMetadataProvider,
         FileAssetMetadataProvider,
         InProcAssetMetadataProvider,
         PackageAssetMetadataProvider,
+        canonicalize_asset_name,
+        load_in_memory_asset_metadata,
+        load_metadata_file,
+        sanitize_base_asset_name,
     )
-    from .store import AssetStore, StandardAssetStore, default_asset_store
+    from .store import (
+        AssetStore,
+        EnvironmentResolver,
+        StandardAssetStore,
+        default_asset_store,
+        get_asset_store,
+        setup_asset_store,
+    )
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AbstractAssetMetadataProvider",
+    "AssetArgumentError",
     "AssetCard",
     "AssetCardError",
     "AssetCardField",
     "AssetCardFieldNotFoundError",
     "AssetCardNotFoundError",
+    "AssetCardNotValidError",
     "AssetError",
     "AssetMetadataError",
+    "AssetMetadataNotFoundError",
     "AssetMetadataProvider",
     "AssetNotFoundError",
     "AssetStore",
@@ -55,6 +74,7 @@ __all__ = [
     "DownloadError",
     "DownloadOptions",
     "DuplicateCardError",
+    "EnvironmentResolver",
     "FileAssetMetadataProvider",
     "GitAssetMetadataProvider",
     "InProcAssetMetadataProvider",
@@ -65,35 +85,46 @@ __all__ = [
     "Provenance",
     "StandardAssetStore",
     "asset_store",
+    "canonicalize_asset_name",
     "default_asset_store",
     "download_checkpoint",
     "fetch_checkpoint",
+    "get_asset_store",
+    "load_in_memory_asset_metadata",
+    "load_metadata_file",
     "load_model",
     "register_model_family",
     "retrieve_card",
+    "sanitize_base_asset_name",
+    "setup_asset_store",
 ]
 
 
 def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     """`asset_store.retrieve_card(name, ...)` on the default store."""
-    from .store import default_asset_store
+    from .store import get_asset_store
 
-    return default_asset_store().retrieve_card(name, **kwargs)
+    return get_asset_store().retrieve_card(name, **kwargs)
 
 
 # Every public name is loaded on first use (PEP 562), so `import assetcards` and the `cards`
 # commands pay only for the modules they touch: the git and validation paths never import
 # sqlite, HTTP or (later) torch.
-_ERRORS = ("AssetCardError", "AssetCardFieldNotFoundError", "AssetCardNotFoundError",
-           "AssetError", "AssetMetadataError", "AssetNotFoundError", "BaseCycleError",
+_ERRORS = ("AssetArgumentError", "AssetCardError", "AssetCardFieldNotFoundError",
+           "AssetCardNotFoundError", "AssetCardNotValidError", "AssetError", "AssetMetadataError",
+           "AssetMetadataNotFoundError", "AssetNotFoundError", "BaseCycleError",
            "DownloadError", "DuplicateCardError", "ModelLoadError", "Problem")
 _LAZY = {
     **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card"),
     **dict.fromkeys(_ERRORS, "errors"),
-    **dict.fromkeys(("AssetMetadataProvider", "FileAssetMetadataProvider",
-                     "InProcAssetMetadataProvider", "PackageAssetMetadataProvider"),
-                    "providers"),
-    **dict.fromkeys(("AssetStore", "StandardAssetStore", "default_asset_store"), "store"),
+    **dict.fromkeys(("AbstractAssetMetadataProvider", "AssetMetadataProvider",
+                     "FileAssetMetadataProvider", "InProcAssetMetadataProvider",
+                     "PackageAssetMetadataProvider", "canonicalize_asset_name",
+                     "load_in_memory_asset_metadata", "load_metadata_file",
+                     "sanitize_base_asset_name"), "providers"),
+    **dict.fromkeys(("AssetStore", "EnvironmentResolver", "StandardAssetStore",
+                     "default_asset_store",
+                     "get_asset_store", "setup_asset_store"), "store"),
     **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
                      "fetch_checkpoint"), "download"),
     "GitAssetMetadataProvider": "gitprovider",
@@ -103,9 +134,9 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
-        from .store import default_asset_store
+        from .store import get_asset_store
 
-        return default_asset_store()
+        return get_asset_store()
     if name in _LAZY:
         import importlib
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, cast, overload
 
 from .errors import AssetCardError, AssetCardFieldNotFoundError
+from .structure import StructureError, describe, structure, unstructure
 
 T = TypeVar("T")
 
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 KINDS = ("model", "tokenizer", "dataset")
+BASE_PATH_KEY = "__base_path__"  # the directory a provider read a card from (fairseq2's key)
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,21 @@ class AssetCard:
         name: str,
         metadata: Mapping[str, Any],
         base: AssetCard | None = None,
+        base_path: Path | None = None,
         *,
         provenance: Provenance | None = None,
-        base_path: Path | None = None,
         field_base_paths: Mapping[str, Path] | None = None,
         overrides: Sequence[Provenance] = (),
+        base_card: AssetCard | None = None,
     ) -> None:
+        """`base_card` is fairseq2 0.3's name for BASE; a `__base_path__` in METADATA (0.8's
+        form) stands for BASE_PATH when none is given."""
         self._name = name
         self._metadata = {k: v for k, v in metadata.items() if not k.startswith("__")}
-        self._base = base
+        self._base = base if base is not None else base_card
         self._provenance = provenance or Provenance("inproc", "inproc")
+        if base_path is None and isinstance(metadata.get(BASE_PATH_KEY), Path):
+            base_path = metadata[BASE_PATH_KEY]
         self._base_path = base_path
         self._field_base_paths = dict(field_base_paths or {})
         self._overrides = list(overrides)
@@ -119,7 +126,7 @@ class AssetCard:
             card = card.base
         return chain
 
-    def flatten(self) -> dict[str, Any]:
+    def fields(self) -> dict[str, Any]:
         """Every field, inherited ones included; a card's own fields win over its base's."""
         merged: dict[str, Any] = {}
         for card in reversed(self.base_chain()):
@@ -128,11 +135,51 @@ class AssetCard:
         merged["name"] = self.name
         return merged
 
+    def flatten(self) -> AssetCard:
+        """One card holding every field of this one and its bases (see `fields()`), with no
+        base; each field keeps the directory its relative paths resolve against."""
+        paths: dict[str, Path] = {}
+        for card in reversed(self.base_chain()):
+            for key in card.metadata:
+                path = card.base_path_of(key)
+                if path is not None:
+                    paths[key] = path
+        return AssetCard(self._name, self.fields(), None, self._base_path,
+                         provenance=self._provenance, field_base_paths=paths,
+                         overrides=self._overrides)
+
     def kind(self) -> str:
-        return card_kind(self.flatten())
+        return card_kind(self.fields())
 
     def field(self, name: str) -> AssetCardField:
+        """The field NAME. As in fairseq2 0.3, a missing field is reported when it is read
+        (`maybe_get_field` returns None instead)."""
         return AssetCardField(self, [name])
+
+    def has_field(self, name: str) -> bool:
+        return self._lookup([name]) is not None
+
+    def maybe_get_field(self, name: str) -> AssetCardField | None:
+        return self.field(name) if self.has_field(name) else None
+
+    def _set(self, path: list[str], value: Any) -> None:
+        """Set the field at PATH in this card's own fields, copying each mapping on the way
+        so that no caller's dict and no other card changes."""
+        self._metadata = dict(self._metadata)
+        parent: dict[str, Any] = self._metadata
+        for depth, key in enumerate(path[:-1]):
+            child = parent.get(key)
+            if child is None:
+                child = {}
+            if not isinstance(child, Mapping):
+                raise AssetCardError(
+                    self._name,
+                    f"Cannot set the field {'.'.join(path)!r} of the card {self._name!r}: "
+                    f"{'.'.join(path[:depth + 1])!r} holds {type(child).__name__} "
+                    f"({child!r:.60}), not a mapping ({self._provenance}).")
+            parent[key] = dict(child)
+            parent = parent[key]
+        parent[path[-1]] = value
 
     def _lookup(self, path: list[str]) -> tuple[Any, AssetCard] | None:
         for card in self.base_chain():
@@ -149,21 +196,7 @@ class AssetCard:
         return f"AssetCard(name={self._name!r}, provenance={str(self._provenance)!r})"
 
     def __str__(self) -> str:
-        return str(self.flatten())
-
-
-def _type_name(kls: Any) -> str:
-    return getattr(kls, "__name__", str(kls))
-
-
-def _is_instance(value: Any, kls: type[Any]) -> bool:
-    if kls is object:
-        return True
-    if isinstance(value, bool) and kls in (int, float):
-        return False
-    if kls is float and isinstance(value, int):
-        return True
-    return isinstance(value, kls)
+        return str(self.fields())
 
 
 class AssetCardField:
@@ -181,6 +214,11 @@ class AssetCardField:
     def path(self) -> list[str]:
         return list(self._path)
 
+    @property
+    def value(self) -> Any:
+        """The field's value as the card holds it (fairseq2 0.8's name for as_unstructured)."""
+        return self.as_unstructured()
+
     def field(self, name: str) -> AssetCardField:
         return AssetCardField(self._card, self._path + [name])
 
@@ -193,70 +231,99 @@ class AssetCardField:
     def _where(self, owner: AssetCard | None = None) -> str:
         return str((owner or self._card).provenance)
 
+    def _error(self, message: str) -> AssetCardError:
+        return AssetCardError(self._card.name, message)
+
     def _find(self) -> tuple[Any, AssetCard]:
         found = self._card._lookup(self._path)
         if found is None:
             raise AssetCardFieldNotFoundError(
+                self._card.name,
                 f"The card {self._card.name!r} has no field {self._dotted()!r} "
                 f"(card from {self._where()})."
             )
         return found
 
-    def _type_error(self, owner: AssetCard, expected: str, value: Any) -> AssetCardError:
-        return AssetCardError(
-            f"The field {self._dotted()!r} of the card {self._card.name!r} must be {expected}, "
-            f"but is {type(value).__name__} ({value!r:.60}) (defined in {self._where(owner)})."
+    def _type_error(self, owner: AssetCard, expected: str, value: Any,
+                    element: str = "") -> AssetCardError:
+        return self._error(
+            f"The field {self._dotted()!r}{element} of the card {self._card.name!r} must be "
+            f"{expected}, but is {describe(value)} (defined in {self._where(owner)})."
         )
 
     def as_unstructured(self) -> Any:
         return self._find()[0]
 
-    def as_(self, kls: type[T], allow_empty: bool = False) -> T:
-        value, owner = self._find()
-        if not _is_instance(value, kls):
-            raise self._type_error(owner, f"of type {_type_name(kls)}", value)
-        if not allow_empty and isinstance(value, (str, list, dict)) and not value:
-            raise AssetCardError(
-                f"The field {self._dotted()!r} of the card {self._card.name!r} is empty "
-                f"(defined in {self._where(owner)})."
-            )
-        return cast(T, value)
+    @overload
+    def as_(self, kls: type[T], allow_empty: bool = False) -> T: ...
 
-    def get_as_(self, kls: type[T], default: T | None = None) -> T | None:
+    @overload
+    def as_(self, kls: object, allow_empty: bool = False) -> Any: ...
+
+    def as_(self, kls: object, allow_empty: bool = False) -> Any:
+        """The value, checked against the type expression KLS (`int`, `list[str]`,
+        `dict[str, int]`, `set[int]`, `str | None`, `Literal['a', 'b']`, `tuple[int, int]`,
+        ...) and converted where it asks (a list to a set or a tuple). An empty string, list or
+        mapping is an error unless ALLOW_EMPTY."""
+        value, owner = self._find()
+        try:
+            result = structure(value, kls)
+        except StructureError as exc:
+            raise self._type_error(owner, exc.expected, exc.value, exc.where) from None
+        if not allow_empty and isinstance(result, Sized) and not isinstance(result, bool) \
+                and len(result) == 0:
+            raise self._error(
+                f"The field {self._dotted()!r} of the card {self._card.name!r} is empty "
+                f"(defined in {self._where(owner)}); pass allow_empty=True to accept that."
+            )
+        return result
+
+    @overload
+    def get_as_(self, kls: type[T], default: T | None = None, *,
+                allow_empty: bool = False) -> T | None: ...
+
+    @overload
+    def get_as_(self, kls: object, default: Any = None, *, allow_empty: bool = False) -> Any: ...
+
+    def get_as_(self, kls: object, default: Any = None, *, allow_empty: bool = False) -> Any:
+        """Like `as_`, but DEFAULT when the field does not exist."""
         if not self.exists():
             return default
-        return self.as_(kls, allow_empty=True)
+        return self.as_(kls, allow_empty=allow_empty)
+
+    def set(self, value: object) -> None:
+        """Set the field in the card's own fields (its bases do not change). VALUE may be
+        anything a card holds, or a Path, an Enum member, a tuple or a set (stored as a
+        string, a name and lists). Raises ValueError for any other value, and AssetCardError
+        when a part of the path holds something other than a mapping."""
+        try:
+            plain = unstructure(value)
+        except StructureError as exc:
+            raise ValueError(f"Cannot set the field {self._dotted()!r} of the card "
+                             f"{self._card.name!r}: {exc}.") from None
+        self._card._set(self._path, plain)
 
     def as_string(self) -> str:
         return self.as_(str)
 
     def as_one_of(self, valid_values: Iterable[str]) -> str:
         valid = sorted(valid_values)
+        if not valid:
+            raise ValueError("as_one_of() needs at least one valid value")
         value, owner = self._find()
         if value not in valid:
-            raise AssetCardError(
+            raise self._error(
                 f"The field {self._dotted()!r} of the card {self._card.name!r} must be one of "
                 f"{', '.join(map(repr, valid))}, but is {value!r} (defined in {self._where(owner)})."
             )
         return cast(str, value)
 
     def as_list(self, kls: type[T], allow_empty: bool = False) -> list[T]:
-        value = self.as_(list, allow_empty=allow_empty)
-        owner = self._find()[1]
-        for index, element in enumerate(value):
-            if not _is_instance(element, kls):
-                raise self._type_error(owner, f"a list of {_type_name(kls)} (element {index})",
-                                       element)
-        return cast(list[T], value)
+        return cast(list[T], self.as_(list[kls], allow_empty=allow_empty))  # type: ignore[valid-type]
 
     def as_dict(self, kls: type[T], allow_empty: bool = False) -> dict[str, T]:
-        value = self.as_(dict, allow_empty=allow_empty)
-        owner = self._find()[1]
-        for key, element in value.items():
-            if not _is_instance(element, kls):
-                raise self._type_error(owner, f"a mapping of {_type_name(kls)} (key {key!r})",
-                                       element)
-        return cast(dict[str, T], value)
+        return cast(dict[str, T], self.as_(dict[str, kls],  # type: ignore[valid-type]
+                                           allow_empty=allow_empty))
 
     def as_uri(self) -> str:
         """A URI; a path relative to the card file that defines the field becomes file://."""
@@ -268,7 +335,7 @@ class AssetCardField:
         if not path.is_absolute():
             base_path = owner.base_path_of(self._path[0])
             if base_path is None:
-                raise AssetCardError(
+                raise self._error(
                     f"The field {self._dotted()!r} of the card {self._card.name!r} is the "
                     f"relative path {value!r}, but the card has no directory to resolve it "
                     f"against (defined in {self._where(owner)})."

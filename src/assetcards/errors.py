@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 
 @dataclass(frozen=True, order=True)
@@ -47,12 +48,31 @@ class AssetNotFoundError(AssetError, LookupError):
     """A card, store, field or revision that does not exist."""
 
 
-class AssetCardNotFoundError(AssetNotFoundError):
-    """No card of that name in the sources in use."""
+class AssetArgumentError(AssetError, ValueError):
+    """A call's arguments contradict each other or name no such option (a ValueError, as in
+    fairseq2)."""
 
 
 class AssetCardError(AssetError):
-    """A card exists but cannot be used as asked (bad field, wrong type, broken base chain)."""
+    """A card exists but cannot be used as asked (bad field, wrong type, broken base chain).
+
+    Raised as `AssetCardError(message)` (fairseq2 0.3) or `AssetCardError(card_name, message)`
+    (fairseq2 0.8); `.name` is the card's name, or "" when the error is not about one card."""
+
+    def __init__(self, *args: object) -> None:
+        self.name = ""
+        if len(args) == 2 and all(isinstance(arg, str) for arg in args):
+            self.name, message = cast(tuple[str, str], args)
+            args = (message,)
+        Exception.__init__(self, *args)
+
+
+class AssetCardNotFoundError(AssetCardError, AssetNotFoundError):
+    """No card of that name in the sources in use (an AssetCardError, as in fairseq2 0.3)."""
+
+
+class AssetCardNotValidError(AssetCardError):
+    """A card whose fields do not describe a usable asset (fairseq2 0.8's name)."""
 
 
 class AssetCardFieldNotFoundError(AssetCardError, AssetNotFoundError):
@@ -60,12 +80,31 @@ class AssetCardFieldNotFoundError(AssetCardError, AssetNotFoundError):
 
 
 class AssetMetadataError(AssetError):
-    """Card files that cannot be read: syntax, shape, unsafe content. Carries the problems."""
+    """Card files that cannot be read: syntax, shape, unsafe content. Carries the problems.
 
-    def __init__(self, problems: Sequence[Problem], summary: str = "") -> None:
-        self.problems = list(problems)
-        text = summary or "\n".join(p.format() for p in self.problems)
-        super().__init__(text)
+    Also raised as `AssetMetadataError(message)` (fairseq2 0.3) and
+    `AssetMetadataError(source, message)` (fairseq2 0.8, which sets `.source`)."""
+
+    def __init__(self, problems: Sequence[Problem] | str = (), summary: str = "") -> None:
+        if isinstance(problems, str):
+            self.problems: list[Problem] = []
+            self.source = problems if summary else ""
+            text = summary or problems
+        else:
+            self.problems = list(problems)
+            self.source = self.problems[0].file if self.problems else ""
+            text = summary or "\n".join(p.format() for p in self.problems)
+        Exception.__init__(self, text)
+
+
+class AssetMetadataNotFoundError(AssetCardNotFoundError, AssetMetadataError):
+    """A provider has no metadata of that name (fairseq2 0.3's name): both a card that is not
+    found and a metadata error, so that either `except` clause catches it."""
+
+    def __init__(self, *args: object) -> None:
+        AssetCardNotFoundError.__init__(self, *args)
+        self.problems = []
+        self.source = ""
 
 
 class DuplicateCardError(AssetMetadataError):

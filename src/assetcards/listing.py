@@ -100,6 +100,6 @@ def _entry(store: StandardAssetStore, name: str, scope: str, overridden_by: list
         entry.error = str(exc)
         return entry
     entry.kind = card.kind()
-    description = card.flatten().get("description", "")
+    description = card.fields().get("description", "")
     entry.description = description if isinstance(description, str) else ""
     return entry

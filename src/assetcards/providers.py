@@ -9,22 +9,56 @@ and reported by `problems()` and in the error for a name that cannot be found.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.resources
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
-from .card import Provenance
-from .errors import AssetCardNotFoundError, DuplicateCardError, Problem
+from .card import BASE_PATH_KEY, Provenance
+from .errors import (
+    AssetCardNotFoundError,
+    AssetMetadataError,
+    AssetMetadataNotFoundError,
+    DuplicateCardError,
+    Problem,
+)
 from .index import TreeIndex, build_index, listing_index_name, open_index
 from .parse import CardDoc, ParsedFile, check_name
 from .sources import CardSource, DirectorySource
 
 PROVENANCE_KEY = "__provenance__"
 SOURCE_KEY = "__source__"
-BASE_PATH_KEY = "__base_path__"
+
+
+def plain_name(name: str) -> str:
+    """NAME as our providers key it: fairseq2's canonical `a@` is the card `a`."""
+    return name[:-1] if name.endswith("@") and name.count("@") == 1 else name
+
+
+def canonicalize_asset_name(name: str) -> str | None:
+    """fairseq2 0.8's canonical form: `a` -> `a@`, `a@env` as it is; None when NAME has no
+    name before its '@' or more than one '@'."""
+    plain, _, env = name.partition("@")
+    if "@" in env or not plain.strip():
+        return None
+    return f"{plain.strip()}@{env.strip()}"
+
+
+def sanitize_base_asset_name(name: str) -> str | None:
+    """A `base` as fairseq2 0.8 accepts it: no '@', not blank."""
+    if "@" in name:
+        return None
+    return name.strip() or None
+
+
+def _path_argument(value: object) -> Path | None:
+    """A cache directory, or None for anything else (fairseq2 0.3 passes a YAML loader in
+    that position, which we do not need: we parse cards ourselves)."""
+    return Path(value) if isinstance(value, (str, Path)) else None
 
 
 class AssetMetadataProvider(ABC):
@@ -32,7 +66,8 @@ class AssetMetadataProvider(ABC):
 
     @abstractmethod
     def get_metadata(self, name: str) -> dict[str, Any]:
-        """The fields of the card NAME; raises AssetCardNotFoundError if there is none."""
+        """The fields of the card NAME (`a`, fairseq2's canonical `a@`, or `a@env`); raises
+        AssetMetadataNotFoundError (an AssetCardNotFoundError) if there is none."""
 
     @abstractmethod
     def get_names(self) -> list[str]:
@@ -49,6 +84,24 @@ class AssetMetadataProvider(ABC):
     @property
     def label(self) -> str:
         return type(self).__name__
+
+    # fairseq2 0.8's names
+
+    def maybe_get_metadata(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.get_metadata(name)
+        except AssetCardNotFoundError:
+            return None
+
+    @property
+    def asset_names(self) -> AbstractSet[str]:
+        """The names in fairseq2 0.8's canonical form: `a@` for a card, `a@env` for an
+        override."""
+        return {n if "@" in n else f"{n}@" for n in self.get_names()}
+
+    @property
+    def source(self) -> str:
+        return self.label
 
 
 class IndexedMetadataProvider(AssetMetadataProvider):
@@ -132,9 +185,10 @@ class IndexedMetadataProvider(AssetMetadataProvider):
         return self._load().get(name, [])
 
     def get_metadata(self, name: str) -> dict[str, Any]:
+        name = plain_name(name)
         docs = self._lookup(name)
         if not docs:
-            raise AssetCardNotFoundError(self._not_found(name))
+            raise AssetMetadataNotFoundError(name, self._not_found(name))
         if len(docs) > 1:
             raise DuplicateCardError(duplicate_problems(name, [(self.label, d) for d in docs]))
         return self._metadata(docs[0])
@@ -200,35 +254,51 @@ def duplicate_problems(name: str, places: Sequence[tuple[str, CardDoc]]) -> list
 
 
 class FileAssetMetadataProvider(IndexedMetadataProvider):
-    """Loose card files under a directory, as fairseq2 reads them. A missing directory is
-    empty. Hidden directories and git store checkouts below it are not scanned."""
+    """Loose card files under a directory, as fairseq2 reads them, or one card file. A missing
+    directory is empty. Hidden directories and git store checkouts below it are not scanned.
 
-    def __init__(self, base_dir: Path | str, scope: str | None = None,
-                 cache_dir: Path | None = None) -> None:
-        super().__init__(scope, cache_dir)
+    fairseq2 0.3's form `FileAssetMetadataProvider(path, file_system, yaml_loader)` is
+    accepted: the file system and the YAML loader are not used (cards are read from the local
+    file system by our own parser, which keeps line numbers and refuses unsafe YAML)."""
+
+    def __init__(self, base_dir: Path | str, scope: str | None | object = None,
+                 cache_dir: Path | str | None | object = None, *,
+                 file_system: object = None, yaml_loader: object = None) -> None:
+        super().__init__(scope if isinstance(scope, str) else None, _path_argument(cache_dir))
         self.base_dir = Path(base_dir).expanduser()
 
     @property
     def label(self) -> str:
-        return f"directory {self.base_dir}"
+        kind = "file" if self.base_dir.is_file() else "directory"
+        return f"{kind} {self.base_dir}"
 
     def _source(self) -> CardSource | None:
+        if self.base_dir.is_file():
+            return DirectorySource(self.base_dir.parent, [Path(self.base_dir.name)])
         if not self.base_dir.is_dir():
             return None
         return DirectorySource(self.base_dir)
 
     def _provenance(self, doc: CardDoc) -> Provenance:
-        return Provenance("directory", str(self.base_dir), str(self.base_dir / doc.file),
-                          doc.line, self.scope)
+        root = self.base_dir.parent if self.base_dir.is_file() else self.base_dir
+        return Provenance("directory", str(root), str(root / doc.file), doc.line, self.scope)
 
 
 class PackageAssetMetadataProvider(IndexedMetadataProvider):
-    """The cards bundled in a Python package (by default, assetcards' own examples)."""
+    """The cards in a Python package, found in its whole tree as fairseq2 does
+    (`PackageAssetMetadataProvider("fairseq2.assets.cards")`), or in its SUBDIR. Without a
+    package name: assetcards' own example cards, in `assetcards/cards`.
 
-    def __init__(self, package_name: str = "assetcards", subdir: str = "cards",
-                 cache_dir: Path | None = None) -> None:
-        super().__init__(None, cache_dir)
+    fairseq2 0.3's form `PackageAssetMetadataProvider(name, file_lister, yaml_loader)` is
+    accepted; the lister and the loader are not used."""
+
+    def __init__(self, package_name: str = "assetcards", subdir: str | None | object = None,
+                 cache_dir: Path | str | None | object = None, *,
+                 package_file_lister: object = None, yaml_loader: object = None) -> None:
+        super().__init__(None, _path_argument(cache_dir))
         self.package_name = package_name
+        if not isinstance(subdir, str):
+            subdir = "cards" if package_name == "assetcards" else ""
         self.subdir = subdir
 
     @property
@@ -238,7 +308,7 @@ class PackageAssetMetadataProvider(IndexedMetadataProvider):
     def _root(self) -> Path | None:
         try:
             root = importlib.resources.files(self.package_name)
-        except ModuleNotFoundError:
+        except (ModuleNotFoundError, TypeError):
             return None
         path = Path(str(root.joinpath(self.subdir))) if self.subdir else Path(str(root))
         return path if path.is_dir() else None
@@ -252,35 +322,37 @@ class PackageAssetMetadataProvider(IndexedMetadataProvider):
 
 
 class InProcAssetMetadataProvider(AssetMetadataProvider):
-    """Cards given as a list of dicts in the running process."""
+    """Cards given as a list of dicts in the running process. As in fairseq2 0.3, a card
+    without a valid name, a name given twice or a `base` that is not a plain card name is an
+    AssetMetadataError when the provider is made, naming every such entry. The caller's
+    dicts are copied, never changed."""
 
     def __init__(self, metadata: Sequence[Mapping[str, Any]], label: str = "in-process") -> None:
         self._label = label
-        self._cards: dict[str, list[dict[str, Any]]] = {}
-        self._problems: list[Problem] = []
+        self._cards: dict[str, dict[str, Any]] = {}
+        problems: list[Problem] = []
         for position, item in enumerate(metadata):
-            name = item.get("name")
-            problem = check_name(name)
+            problem = _inproc_problem(item, self._cards)
             if problem is not None:
-                self._problems.append(Problem(label, position + 1, 0, message=problem,
-                                              key="name", code="bad-name"))
+                key, code, message = problem
+                problems.append(Problem(label, position + 1, 0, message=message, key=key,
+                                        code=code))
                 continue
-            assert isinstance(name, str)
-            self._cards.setdefault(name, []).append(copy.deepcopy(dict(item)))
+            card = copy.deepcopy(dict(item))
+            card["name"] = plain_name(card["name"])
+            self._cards[card["name"]] = card
+        if problems:
+            raise AssetMetadataError(problems)
 
     @property
     def label(self) -> str:
         return self._label
 
     def get_metadata(self, name: str) -> dict[str, Any]:
-        found = self._cards.get(name)
-        if not found:
-            raise AssetCardNotFoundError(f"No card named {name!r} in {self._label}.")
-        if len(found) > 1:
-            raise DuplicateCardError([Problem(self._label, 0, 0, name,
-                                              f"duplicate card name {name!r} ({len(found)} "
-                                              "definitions)", "name", "duplicate")])
-        metadata = copy.deepcopy(found[0])
+        found = self._cards.get(plain_name(name))
+        if found is None:
+            raise AssetMetadataNotFoundError(name, f"No card named {name!r} in {self._label}.")
+        metadata = copy.deepcopy(found)
         metadata.setdefault(SOURCE_KEY, self._label)
         metadata[PROVENANCE_KEY] = Provenance("inproc", self._label)
         return metadata
@@ -288,8 +360,80 @@ class InProcAssetMetadataProvider(AssetMetadataProvider):
     def get_names(self) -> list[str]:
         return sorted(self._cards)
 
-    def problems(self) -> list[Problem]:
-        return list(self._problems)
-
     def clear_cache(self) -> None:
         pass
+
+
+def _inproc_problem(item: object, seen: Mapping[str, object]) -> tuple[str, str, str] | None:
+    """What is wrong with one in-process card, given the names SEEN before it, as (key, code,
+    message); or None."""
+    if not isinstance(item, Mapping):
+        return "", "bad-card", f"a card must be a mapping, not {type(item).__name__}"
+    name = item.get("name")
+    if isinstance(name, str):
+        name = plain_name(name)
+    problem = check_name(name)
+    if problem is not None:
+        return "name", "bad-name", problem
+    if name in seen:
+        return "name", "duplicate", f"duplicate card name {name!r}: given twice"
+    base = item.get("base")
+    if base is not None and (not isinstance(base, str) or "@" in base or check_name(base)):
+        return "base", "bad-base", f"'base' must be the name of a card (no '@env'), not {base!r}"
+    return None
+
+
+def load_in_memory_asset_metadata(source: str,
+                                  entries: Sequence[Mapping[str, Any]]) -> AssetMetadataProvider:
+    """fairseq2 0.8's in-memory provider: ENTRIES under the label SOURCE."""
+    return InProcAssetMetadataProvider(entries, label=source)
+
+
+def load_metadata_file(file: Path | str,
+                       yaml_loader: object = None) -> list[tuple[str, dict[str, Any]]]:
+    """The cards of one file as fairseq2 0.3 returns them: (canonical name `a@`, the fields
+    without `name`, with `__base_path__`). Parsed by our own parser, with its limits;
+    YAML_LOADER is not used. AssetMetadataError names every problem with file and line."""
+    path = Path(file)
+    if not path.is_file():
+        raise AssetMetadataError(str(path), f"{path}: no such card file")
+    output: list[tuple[str, dict[str, Any]]] = []
+    for parsed in DirectorySource(path.parent, [Path(path.name)]).parse():
+        if parsed.problems:
+            raise AssetMetadataError([dataclasses.replace(p, file=str(path))
+                                      for p in parsed.problems])
+        for doc in parsed.cards:
+            metadata = copy.deepcopy(dict(doc.metadata))
+            metadata.pop("name", None)
+            metadata[BASE_PATH_KEY] = path.parent
+            output.append((canonicalize_asset_name(doc.name) or doc.name, metadata))
+    return output
+
+
+class AbstractAssetMetadataProvider(AssetMetadataProvider):
+    """fairseq2 0.3's skeleton provider: a subclass reads every card once in `_load_cache()`,
+    a dict from name (`a@`, `a@env`, or plain `a`) to fields, kept until `clear_cache()`."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, dict[str, Any]] | None = None
+
+    @abstractmethod
+    def _load_cache(self) -> dict[str, dict[str, Any]]: ...
+
+    def _ensure_cache_loaded(self) -> dict[str, dict[str, Any]]:
+        if self._cache is None:
+            self._cache = self._load_cache()
+        return self._cache
+
+    def get_metadata(self, name: str) -> dict[str, Any]:
+        cache = self._ensure_cache_loaded()
+        for key in (name, plain_name(name), canonicalize_asset_name(name)):
+            if key is not None and key in cache:
+                return copy.deepcopy(cache[key])
+        raise AssetMetadataNotFoundError(name, f"No card named {name!r} in {self.label}.")
+
+    def get_names(self) -> list[str]:
+        return sorted({plain_name(name) for name in self._ensure_cache_loaded()})
+
+    def clear_cache(self) -> None:
+        self._cache = None

@@ -13,11 +13,13 @@ import difflib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
-from .card import AssetCard, Provenance
+from .card import BASE_PATH_KEY, AssetCard, Provenance
 from .errors import (
+    AssetArgumentError,
     AssetCardError,
     AssetCardNotFoundError,
     BaseCycleError,
@@ -26,11 +28,11 @@ from .errors import (
 )
 from .locations import Locations, scopes_for
 from .providers import (
-    BASE_PATH_KEY,
     PROVENANCE_KEY,
     AssetMetadataProvider,
     FileAssetMetadataProvider,
     PackageAssetMetadataProvider,
+    plain_name,
 )
 
 EnvironmentResolver = Callable[[], "str | None"]
@@ -51,6 +53,47 @@ class AssetStore(ABC):
     @abstractmethod
     def retrieve_names(self, *, scope: str = "all") -> list[str]: ...
 
+    def maybe_retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
+                            scope: str = "all") -> AssetCard | None:
+        """The card NAME, or None when no source defines it (fairseq2 0.8). A card that
+        exists but is broken (a missing base, a duplicate) still raises."""
+        if split_env(name)[0] not in self.retrieve_names(scope=scope):
+            return None
+        return self.retrieve_card(name, envs=envs, scope=scope)
+
+    def find_cards(self, field: str, value: object, *, scope: str = "all") -> Iterator[AssetCard]:
+        """Every card (not `name@env` overrides) whose field FIELD, inherited or its own,
+        equals VALUE (fairseq2 0.8)."""
+        for name in self.retrieve_names(scope=scope):
+            if "@" in name:
+                continue
+            card = self.retrieve_card(name, scope=scope)
+            found = card.maybe_get_field(field)
+            if found is not None and found.value == value:
+                yield card
+
+    @property
+    def asset_names(self) -> AbstractSet[str]:
+        """Every name in fairseq2 0.8's canonical form: `name@` for a card, `name@env` for an
+        override. Either form is accepted wherever a name is."""
+        return {n if "@" in n else f"{n}@" for n in self.retrieve_names()}
+
+
+def canonical_scope(scope: str) -> str:
+    """SCOPE as our lookups name it: fairseq2 0.3 calls the system scope "global"."""
+    if scope == "global":
+        return "system"
+    if scope not in ("all", "system", "user"):
+        raise AssetArgumentError(f"scope must be one of 'all', 'system' (or 'global'), 'user', "
+                                 f"not {scope!r}")
+    return scope
+
+
+def split_env(name: str) -> tuple[str, str | None]:
+    """`a@gpu` -> ("a", "gpu"); `a@` -> ("a", ""): no environment; `a` -> ("a", None)."""
+    plain, at, env = name.partition("@")
+    return plain, (env if at else None)
+
 
 def env_from_variable() -> str | None:
     """The environment named by FAIRSEQ2_ASSET_ENV, if any (comma-separated: the first)."""
@@ -66,10 +109,17 @@ class StandardAssetStore(AssetStore):
         metadata_providers: Sequence[AssetMetadataProvider] = (),
         user_metadata_providers: Sequence[AssetMetadataProvider] = (),
         env_resolvers: Sequence[EnvironmentResolver] = (env_from_variable,),
+        *,
+        default_env: str | None = None,
     ) -> None:
+        """DEFAULT_ENV (fairseq2 0.8's argument) is an environment always in use, after those
+        the resolvers name."""
         self.metadata_providers: list[AssetMetadataProvider] = list(metadata_providers)
         self.user_metadata_providers: list[AssetMetadataProvider] = list(user_metadata_providers)
         self.env_resolvers: list[EnvironmentResolver] = list(env_resolvers)
+        if default_env and default_env.strip():
+            env = default_env.strip()
+            self.env_resolvers.append(lambda: env)
 
     @classmethod
     def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
@@ -91,7 +141,7 @@ class StandardAssetStore(AssetStore):
             provider.clear_cache()
 
     def providers(self, scope: str = "all") -> Iterator[tuple[str, AssetMetadataProvider]]:
-        for sc in scopes_for(scope):
+        for sc in scopes_for(canonical_scope(scope)):
             group = self.user_metadata_providers if sc == "user" else self.metadata_providers
             for provider in group:
                 yield sc, provider
@@ -111,7 +161,13 @@ class StandardAssetStore(AssetStore):
         pin), read from the git stores in which REVISION resolves, at that commit."""
         if revision is not None:
             return self.at_revision(revision).retrieve_card(name, envs=envs, scope=scope)
-        return self._card(name, self.active_envs(envs), scope, [])
+        plain, env = split_env(name)
+        if env is None:
+            return self._card(plain, self.active_envs(envs), scope, [])
+        if envs is not None:
+            raise AssetArgumentError(f"{name!r} names its environment already; pass either "
+                                     "'name@env' or envs, not both.")
+        return self._card(plain, [env] if env else [], scope, [])
 
     def at_revision(self, revision: str) -> StandardAssetStore:
         """A store over the git stores of this one, each read at REVISION where it resolves."""
@@ -134,7 +190,8 @@ class StandardAssetStore(AssetStore):
     def _card(self, name: str, envs: list[str], scope: str, chain: list[str]) -> AssetCard:
         if name in chain:
             loop = " -> ".join(chain[chain.index(name):] + [name])
-            raise BaseCycleError(f"The base chain of the card {chain[0]!r} loops: {loop}.")
+            raise BaseCycleError(chain[0],
+                                 f"The base chain of the card {chain[0]!r} loops: {loop}.")
         if len(chain) >= MAX_BASE_DEPTH:
             raise AssetCardError(f"The base chain of the card {chain[0]!r} is longer than "
                                  f"{MAX_BASE_DEPTH} cards.")
@@ -160,8 +217,8 @@ class StandardAssetStore(AssetStore):
         if base_name is not None:
             if not isinstance(base_name, str):
                 raise AssetCardError(
-                    f"The card {name!r} has a 'base' that is not a card name: {base_name!r} "
-                    f"({provenance})."
+                    name, f"The card {name!r} has a 'base' that is not a card name: "
+                    f"{base_name!r} ({provenance})."
                 )
             try:
                 base = self._card(base_name, envs, scope, chain + [name])
@@ -169,17 +226,23 @@ class StandardAssetStore(AssetStore):
                 if isinstance(exc, BaseCycleError):
                     raise
                 raise AssetCardNotFoundError(
-                    f"The card {name!r} ({provenance}) has base {base_name!r}, which was not "
-                    f"found: {exc}"
+                    name, f"The card {name!r} ({provenance}) has base {base_name!r}, which was "
+                    f"not found: {exc}"
                 ) from None
         return AssetCard(name, fields, base, provenance=provenance, base_path=base_path,
                          field_base_paths=field_paths, overrides=overrides)
 
+    def maybe_retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
+                            scope: str = "all") -> AssetCard | None:
+        if self._find_metadata(split_env(name)[0], scope) is None:
+            return None
+        return self.retrieve_card(name, envs=envs, scope=scope)
+
     def find_metadata(self, name: str, scope: str = "all") -> dict[str, Any]:
-        """The metadata of NAME from the one source that defines it."""
-        found = self._find_metadata(name, scope)
+        """The metadata of NAME (`a`, `a@` or `a@env`) from the one source that defines it."""
+        found = self._find_metadata(plain_name(name), scope)
         if found is None:
-            raise AssetCardNotFoundError(self._not_found(name, scope))
+            raise AssetCardNotFoundError(name, self._not_found(name, scope))
         return found
 
     def _find_metadata(self, name: str, scope: str) -> dict[str, Any] | None:
@@ -261,12 +324,61 @@ def root_providers(root: Path, scope: str,
 _default: StandardAssetStore | None = None
 
 
-def default_asset_store() -> StandardAssetStore:
-    """The process-wide store, built on first use from the environment."""
+def get_asset_store() -> StandardAssetStore:
+    """The process-wide store, built on first use from the environment (0.8's name)."""
     global _default
     if _default is None:
         _default = store_from_env()
     return _default
+
+
+class DefaultAssetStore(AssetStore):
+    """`default_asset_store`: fairseq2 0.3's process-wide store instance, built from the
+    environment on first use. Every attribute is the real store's (so
+    `default_asset_store.metadata_providers.append(...)` works), and calling it returns the
+    real store, as earlier versions of assetcards had it."""
+
+    def __call__(self) -> StandardAssetStore:
+        return get_asset_store()
+
+    def retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
+                      scope: str = "all", revision: str | None = None) -> AssetCard:
+        return get_asset_store().retrieve_card(name, envs=envs, scope=scope, revision=revision)
+
+    def retrieve_names(self, *, scope: str = "all") -> list[str]:
+        return get_asset_store().retrieve_names(scope=scope)
+
+    def maybe_retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
+                            scope: str = "all") -> AssetCard | None:
+        return get_asset_store().maybe_retrieve_card(name, envs=envs, scope=scope)
+
+    def find_cards(self, field: str, value: object, *, scope: str = "all") -> Iterator[AssetCard]:
+        return get_asset_store().find_cards(field, value, scope=scope)
+
+    @property
+    def asset_names(self) -> AbstractSet[str]:
+        return get_asset_store().asset_names
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(get_asset_store(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(get_asset_store(), name, value)
+
+    def __repr__(self) -> str:
+        return "<default_asset_store: built from the environment on first use>"
+
+
+default_asset_store = DefaultAssetStore()
+
+
+def setup_asset_store(store: StandardAssetStore) -> None:
+    """Add the providers of the environment's roots to STORE (fairseq2 0.3's function)."""
+    built = store_from_env()
+    store.metadata_providers.extend(built.metadata_providers)
+    store.user_metadata_providers.extend(built.user_metadata_providers)
 
 
 def store_from_env(locations: Locations | None = None) -> StandardAssetStore:
@@ -281,5 +393,5 @@ def store_from_env(locations: Locations | None = None) -> StandardAssetStore:
 
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
-        return default_asset_store()
+        return get_asset_store()
     raise AttributeError(name)

@@ -54,7 +54,7 @@ def card_to_json(card: AssetCard) -> dict[str, Any]:
     return {
         "name": card.name,
         "kind": card.kind(),
-        "fields": card.flatten(),
+        "fields": card.fields(),
         "provenance": card.provenance.to_dict(),
         "base_chain": [{"name": c.name, "provenance": c.provenance.to_dict()}
                        for c in card.base_chain()[1:]],
@@ -77,7 +77,7 @@ def show_cmd(name: str, envs: tuple[str, ...], scope: str, rev: str | None,
         emit_json(card_to_json(card))
         return
     click.secho(f"{card.name} ({card.kind()})", bold=True)
-    fields = card.flatten()
+    fields = card.fields()
     width = max((len(k) for k in fields), default=0)
     for key, value in fields.items():
         click.echo(f"  {key:<{width}}  {value}")
