@@ -679,6 +679,10 @@ def _download(ctx: _Context, entry: Path, source: _Source) -> tuple[str, int]:
     except _BadBody:
         _drop_partial(part)
         raise
+    except DownloadError:
+        if not part.exists() or part.stat().st_size == 0:
+            _drop_partial(part)  # nothing to resume: leave nothing behind
+        raise
     except OSError as exc:  # writing: a full disk, a file size limit (reading is handled)
         kept = part.stat().st_size if part.exists() else 0
         raise ctx.error(source.uri, f"cannot write {exc.filename or part}: "
