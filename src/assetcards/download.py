@@ -67,6 +67,10 @@ CHUNK_SIZE = 1 << 20
 USER_AGENT = "assetcards/0.1"
 REMOTE_SCHEMES = tuple(sorted(uris.REMOTE_SCHEMES))
 
+_MAX_VALIDATOR = 1024  # characters of an ETag or Last-Modified we record and send back
+_HEADER_VALUE = re.compile(rf"[\x20-\x7e]{{1,{_MAX_VALIDATOR}}}")
+_GRACE = 0.2  # seconds to wait for bytes after a complete body; a closed connection: none
+
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
@@ -221,11 +225,11 @@ def checkpoint_uri(card: AssetCard) -> str:
     if not checkpoint.exists():
         raise DownloadError(f"The card {card.name!r} has no 'checkpoint' field, so there is "
                             f"nothing to fetch (card from {card.provenance}).")
-    _check_inside(card)
+    _check_checkpoint(card)
     return checkpoint.as_uri()
 
 
-def _check_inside(card: AssetCard) -> None:
+def _check_checkpoint(card: AssetCard) -> None:
     """Refuse a checkpoint that validation would refuse: a relative path that leads outside
     the card's store or directory, a malformed URI, a bad shard template. Validation refuses
     such a card, but a card is also read unvalidated (a loose file, a commit pinned from a
@@ -793,10 +797,6 @@ def _restart(ctx: _Context, uri: str, part: Path, state: _Progress,
     return response
 
 
-_MAX_VALIDATOR = 1024
-_HEADER_VALUE = re.compile(rf"[\x20-\x7e]{{1,{_MAX_VALIDATOR}}}")
-
-
 def _validator_of(response: HTTPResponse) -> str | None:
     """What If-Range may carry for this response: its strong ETag, else its Last-Modified."""
     etag = (response.headers.get("ETag") or "").strip()
@@ -950,6 +950,11 @@ def _copy(ctx: _Context, source: _Source, response: HTTPResponse, part: Path,
     try:
         with part.open("ab") as out:
             while True:
+                if offset == total:  # all of it: read no more, but look for more
+                    if _more_follows(response):
+                        raise _BadBody(ctx.error(source.uri, f"{too_long}; the download was "
+                                                             "deleted."))
+                    break
                 try:
                     chunk = read(CHUNK_SIZE)
                 except TimeoutError:
@@ -959,8 +964,7 @@ def _copy(ctx: _Context, source: _Source, response: HTTPResponse, part: Path,
                     break
                 if not chunk:
                     break
-                if offset + len(chunk) > limit or (offset + len(chunk) == total
-                                                   and _more_follows(response)):
+                if offset + len(chunk) > limit:
                     raise _BadBody(ctx.error(source.uri, f"{too_long}; the download was "
                                                          "deleted."))
                 offset += _write(out, chunk, state.hasher)
@@ -992,9 +996,6 @@ def _more_follows(response: HTTPResponse) -> bool:
         return bool(ready) and bool(fp.read1(1))
     except (OSError, ValueError):
         return False
-
-
-_GRACE = 0.2  # seconds
 
 
 def _write(out: BinaryIO, chunk: bytes, hasher: Any) -> int:
