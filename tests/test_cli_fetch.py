@@ -105,6 +105,28 @@ def test_json_force_and_verify(server: FileServer, locations: Locations,
 # -- real processes -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("args", "env", "code", "message"), [
+    (["--timeout", "nan"], {}, 2, "Error: Invalid value for '--timeout': must be a number of "
+                                  "seconds greater than 0 and at most 86400, not 'nan'\n"),
+    (["--lock-timeout", "inf"], {}, 2, "Error: Invalid value for '--lock-timeout': must be a "
+                                       "number of seconds at least 0 and at most 86400, not "
+                                       "'inf'\n"),
+    ([], {"FAIRSEQ2_DOWNLOAD_TIMEOUT": "nan"}, 1,
+     "error: FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds greater than 0 and at most "
+     "86400, not 'nan'.\n"),
+    ([], {"ASSETCARDS_MAX_DOWNLOAD_BYTES": "lots"}, 1,
+     "error: ASSETCARDS_MAX_DOWNLOAD_BYTES must be a whole number of bytes from 1 to "
+     "1125899906842624, not 'lots'.\n"),
+])
+def test_bad_settings_are_named(server: FileServer, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                env: dict[str, str], code: int, message: str) -> None:
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    result = run(capsys, "tiny", *args)
+    assert result[0] == code and result[2].endswith(message) and server.count() == 0
+
+
 def cards_process(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "assetcards.cli.main", "fetch", *args],
                             text=True, stdout=subprocess.PIPE, **kwargs)

@@ -199,6 +199,7 @@ def test_dropped_connection_resumes_with_range(server: FileServer,
                    events)
     assert result.path.read_bytes() == DATA
     assert server.ranges("/tiny.pt") == [None, f"bytes={len(DATA) // 2}-"]
+    assert server.plan.if_ranges == [None, server.validators(DATA)["ETag"]]
     assert events.kinds() == ["downloading", "resuming"]
     assert events[1].message == (f"The connection dropped after {len(DATA) // 2} of "
                                  f"{len(DATA)} bytes; resuming {server.url('/tiny.pt')} "
@@ -214,7 +215,7 @@ def test_dropped_connection_restarts_when_the_server_cannot_resume(
                    events)
     assert result.path.read_bytes() == DATA
     assert events.kinds() == ["downloading", "resuming", "restarting"]
-    assert server.count() == 3  # the drop, the refused resume, the full download
+    assert server.count() == 2  # the drop; the resume, answered with the whole file (200)
 
 
 def test_an_interrupted_download_is_resumed_by_the_next_call(server: FileServer,
@@ -364,6 +365,34 @@ def test_shard_count_without_placeholder(locations: Locations) -> None:
                                "{shard_idx} placeholder (inproc inproc).")
 
 
+def test_declared_sizes_per_shard(locations: Locations) -> None:
+    with serve({f"/s{i}": data for i, data in enumerate(SHARDS)}) as running:
+        sizes = [len(d) for d in SHARDS]
+        card = model_card(running.url("/s{shard_idx}"), num_shards=3, checkpoint_size=sizes)
+        assert [f.read_bytes() for f in fetch(card, locations).files] == SHARDS
+        wrong = model_card(running.url("/s{shard_idx}"), num_shards=3,
+                           checkpoint_size={"2": 5})
+        with pytest.raises(DownloadError) as info:
+            fetch(wrong, locations, force=True)
+    assert str(info.value) == (
+        f"Cannot fetch the checkpoint of the card 'tiny' from {running.url('/s2')}: the server "
+        f"says the file has {len(SHARDS[2])} bytes, but the card's checkpoint_size is 5.")
+
+
+def test_sizes_of_the_wrong_shape_are_card_errors(locations: Locations) -> None:
+    card = model_card("https://example.org/s{shard_idx}", num_shards=2, checkpoint_size=[1])
+    with pytest.raises(AssetCardError) as info:
+        fetch(card, locations)
+    assert str(info.value) == ("The card 'tiny' cannot be fetched: its 'checkpoint_size' must "
+                               "give one size per shard (2) (inproc inproc).")
+
+
+def test_an_empty_file_is_fetched(locations: Locations) -> None:
+    with serve({"/empty.pt": b""}) as running:
+        result = fetch(model_card(running.url("/empty.pt"), checkpoint_size=0), locations)
+    assert result.path.read_bytes() == b""
+
+
 # -- locking --------------------------------------------------------------------------------
 
 
@@ -428,8 +457,8 @@ def test_options_from_the_environment() -> None:
     assert DownloadOptions.from_env({}, force=True).force is True
     with pytest.raises(DownloadError) as info:
         DownloadOptions.from_env({"FAIRSEQ2_DOWNLOAD_TIMEOUT": "soon"})
-    assert str(info.value) == ("FAIRSEQ2_DOWNLOAD_TIMEOUT must be a positive number of seconds, "
-                               "not 'soon'.")
+    assert str(info.value) == ("FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds greater "
+                               "than 0 and at most 86400, not 'soon'.")
 
 
 def test_core_prints_nothing_without_a_progress_bar(server: FileServer, locations: Locations,

@@ -6,19 +6,17 @@ cards of other stores whose names must not collide and whose cards may serve as 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import uris
 from .card import card_kind
 from .errors import Problem
 from .manifest import Manifest
 from .parse import CardDoc, ParsedFile
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
-CHECKPOINT_SCHEMES = {"http", "https", "file", "s3", "gs", "hf", "az"}
+CHECKPOINT_SCHEMES = uris.CHECKPOINT_SCHEMES
 PLACEHOLDER = "TODO"
 _PLACEHOLDER_PREFIX = PLACEHOLDER + ":"
 
@@ -173,10 +171,7 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
             "checkpoint" not in inherited):
         problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
                                      "or a path relative to the card file)", "no-checkpoint"))
-    if "checkpoint" in metadata:
-        message = checkpoint_problem(metadata["checkpoint"], doc.file)
-        if message:
-            problems.append(_problem(doc, "checkpoint", message, "bad-checkpoint"))
+    problems += _checkpoint_problems(doc)
     for key, value in metadata.items():
         if isinstance(value, str) and value.startswith(PLACEHOLDER) and (
                 value == PLACEHOLDER or value.startswith(_PLACEHOLDER_PREFIX)):
@@ -187,32 +182,25 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     return problems
 
 
+def _checkpoint_problems(doc: CardDoc) -> list[Problem]:
+    """The checkpoint fields, checked by the parser and limits the download uses."""
+    metadata = doc.metadata
+    found = []
+    if "checkpoint" in metadata:
+        found.append(("checkpoint", uris.checkpoint_problem(metadata["checkpoint"], doc.file)))
+    if "num_shards" in metadata:
+        found.append(("num_shards", uris.num_shards_problem(metadata["num_shards"])))
+    if uris.SIZE_FIELD in metadata:
+        found.append((uris.SIZE_FIELD, uris.size_problem(metadata[uris.SIZE_FIELD])))
+    return [_problem(doc, key, problem.message, problem.code)
+            for key, problem in found if problem is not None]
+
+
 def checkpoint_problem(value: Any, card_file: str = "") -> str | None:
-    """What is wrong with a checkpoint value, or None. A relative path is relative to the
-    directory of CARD_FILE (itself relative to the root of its store) and must stay inside."""
-    if not isinstance(value, str) or not value.strip():
-        return "'checkpoint' must be a non-empty string (a URI or a relative path)"
-    if _CONTROL_RE.search(value) or value != value.strip():
-        return "'checkpoint' contains control characters or surrounding spaces"
-    match = _SCHEME_RE.match(value)
-    if match and len(match.group(1)) > 1:  # one letter: a Windows drive, not a scheme
-        scheme = match.group(1).lower()
-        if scheme not in CHECKPOINT_SCHEMES:
-            return (f"'checkpoint' uses the scheme {scheme!r}; use one of "
-                    f"{', '.join(sorted(CHECKPOINT_SCHEMES))} or a relative path")
-        rest = value[match.end():]
-        if not rest.startswith("//") or len(rest) <= 2:
-            return f"'checkpoint' {value!r} is not a well-formed URI (expected {scheme}://...)"
-        return None
-    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:[\\/]", value):
-        return (f"'checkpoint' {value!r} is an absolute path; use a file:// URI or a path "
-                "relative to the card file")
-    depth = card_file.replace("\\", "/").count("/")
-    for part in value.split("/"):
-        depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
-        if depth < 0:
-            return f"'checkpoint' path {value!r} leads outside the card repository"
-    return None
+    """What is wrong with a checkpoint value, or None (the message of
+    `uris.checkpoint_problem`, which says it with a code)."""
+    problem = uris.checkpoint_problem(value, card_file)
+    return problem.message if problem is not None else None
 
 
 def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
