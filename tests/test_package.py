@@ -180,3 +180,14 @@ def test_a_build_outside_git_has_the_fallback_version(fallback_wheel: Path,
                                                  VERSIONS)
     assert (version, metadata_version) == (FALLBACK_VERSION, FALLBACK_VERSION)
 
+
+def test_the_version_is_read_from_the_metadata_only_when_asked(tmp_path: Path) -> None:
+    # importlib.metadata costs more to import than the rest of `import assetcards`: the package
+    # and the `cards` entry point load it only for __version__ and --version.
+    script = ("import sys, assetcards, assetcards.cli.main\n"
+              "print('importlib.metadata' in sys.modules)\n"
+              "import importlib.metadata\n"
+              "print(assetcards.__version__ == importlib.metadata.version('assetcards'))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=60)
+    assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "False\nTrue\n")
