@@ -12,10 +12,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.version import Version
 
 from assetcards import PackageAssetMetadataProvider
 from tests.conftest import REPO_ROOT
 from tests.gitutil import git
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 TAG = "v9.8.7"
 TAG_VERSION = "9.8.7"
@@ -191,3 +198,16 @@ def test_the_version_is_read_from_the_metadata_only_when_asked(tmp_path: Path) -
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           cwd=tmp_path, timeout=60)
     assert (proc.returncode, proc.stderr, proc.stdout) == (0, "", "False\nTrue\n")
+
+
+def test_the_torch_extra_stops_at_the_torch_ci_tests() -> None:
+    # Installing the extra must not bring a torch newer than the one CI pins and tests.
+    extra = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]["torch"]
+    (torch,) = [Requirement(r) for r in extra if Requirement(r).name == "torch"]
+    (pin,) = [line.split("==")[1] for line in
+              (REPO_ROOT / ".ci" / "constraints.txt").read_text().splitlines()
+              if line.startswith("torch==")]
+    tested = Version(pin)
+    assert tested in torch.specifier
+    assert Version(f"{tested.major}.{tested.minor + 1}") not in torch.specifier
