@@ -35,14 +35,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CARDS, commit_changes, make_store, roots  # noqa: E402
 
 CHILD = r"""
-import sys, time
+import resource, sys, time
 from assetcards import retrieve_card
 card = retrieve_card(sys.argv[1])
 description = card.field("description").as_(str)
 card.field("checkpoint").as_uri()
-print(time.time())
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(time.time(), usage.ru_utime + usage.ru_stime)
 print(description)
 """
+REFERENCE = "import time; print(time.time())"
 TIMEOUT = 600.0
 # On a cluster the readers run on other machines than the sync; here they share its cores, so
 # they run at a lower priority, lest hundreds of starting interpreters starve the sync.
@@ -62,6 +64,11 @@ class ClusterResult:
     sync_failures: int = 0
     old_reads: int = 0  # processes that read the pinned commit of before the start
     new_reads: int = 0  # processes that read a commit a sync pinned during the run
+    commits_read: int = 0  # distinct commits the processes read
+    ref_p50: float = 0.0  # the same number of interpreters doing nothing, started at once
+    ref_p99: float = 0.0
+    cpu_p50: float = 0.0  # CPU time of one process (interpreter, imports, lookup)
+    cpu_total: float = 0.0  # of all of them: over the cores, the least the wave can take
     samples: list[str] = field(default_factory=list)  # the first few failures, for the report
 
 
@@ -113,36 +120,50 @@ def run_cluster(cards: int, procs: int, work: Path) -> ClusterResult:
     subprocess.run([CARDS, "store", "add", "--system", "big", str(upstream)], env=env,
                    check=True, capture_output=True)
     indices = read_indices(cards, procs)
+    reference = reference_wave(procs, env, work / "reference")
     mover = Mover(upstream, env, sorted(set(indices)))
     mover.commit()
     out = work / "out"
-    out.mkdir(exist_ok=True)
     thread = threading.Thread(target=mover.run)
     thread.start()
     try:
-        started, children, files = spawn(indices, env, out)
-        ended = wait_all(children)
+        started, ended = wave([[CHILD, f"card{i}"] for i in indices], env, out)
     finally:
         mover.stop.set()
         thread.join()
-        for f in files:
-            f.close()
-    return collect(cards, procs, indices, started, ended, out, mover)
+    result = collect(cards, procs, indices, started, ended, out, mover)
+    result.ref_p50, result.ref_p99 = reference
+    return result
 
 
-def spawn(indices: list[int], env: dict[str, str], out: Path
-          ) -> tuple[list[float], list[subprocess.Popen[bytes]], list[IO[bytes]]]:
+def reference_wave(procs: int, env: dict[str, str], out: Path) -> tuple[float, float]:
+    """p50 and p99 of PROCS interpreters started at once that do nothing but print the time:
+    what starting so many processes on this machine costs before any card is read."""
+    started, codes = wave([[REFERENCE]] * procs, env, out)
+    latencies = [float((out / f"{j}.out").read_text()) - started[j]
+                 for j, code in enumerate(codes) if code == 0]
+    return statistics.median(latencies), quantile(latencies, 0.99)
+
+
+def wave(args: list[list[str]], env: dict[str, str], out: Path
+         ) -> tuple[list[float], list[int | None]]:
+    """Start one `python -c ARGS...` per item at once; when each started, and its exit code."""
+    out.mkdir(parents=True, exist_ok=True)
     started: list[float] = []
     children: list[subprocess.Popen[bytes]] = []
     files: list[IO[bytes]] = []
-    for j, i in enumerate(indices):
-        stdout = (out / f"{j}.out").open("wb")
-        stderr = (out / f"{j}.err").open("wb")
-        files += [stdout, stderr]
-        started.append(time.time())
-        children.append(subprocess.Popen([*NICE, sys.executable, "-c", CHILD, f"card{i}"],
-                                         env=env, stdout=stdout, stderr=stderr))
-    return started, children, files
+    try:
+        for j, child_args in enumerate(args):
+            stdout = (out / f"{j}.out").open("wb")
+            stderr = (out / f"{j}.err").open("wb")
+            files += [stdout, stderr]
+            started.append(time.time())
+            children.append(subprocess.Popen([*NICE, sys.executable, "-c", *child_args],
+                                             env=env, stdout=stdout, stderr=stderr))
+        return started, wait_all(children)
+    finally:
+        for f in files:
+            f.close()
 
 
 def wait_all(children: list[subprocess.Popen[bytes]]) -> list[int | None]:
@@ -164,8 +185,10 @@ def collect(cards: int, procs: int, indices: list[int], started: list[float],
     result = ClusterResult(cards, procs, sync_failures=mover.failures)
     latencies: list[float] = []
     ends: list[float] = []
+    seen: set[str] = set()
+    cpu_times: list[float] = []
     for j, (i, code) in enumerate(zip(indices, codes, strict=True)):
-        problem, latency, tag = check_child(out, j, i, code, started[j], mover.tags)
+        problem, latency, tag, cpu = check_child(out, j, i, code, started[j], mover.tags)
         if problem:
             result.failures += 1
             if len(result.samples) < 5:
@@ -173,6 +196,8 @@ def collect(cards: int, procs: int, indices: list[int], started: list[float],
             continue
         latencies.append(latency)
         ends.append(started[j] + latency)
+        seen.add(tag)
+        cpu_times.append(cpu)
         if tag:
             result.new_reads += 1
         else:
@@ -182,26 +207,30 @@ def collect(cards: int, procs: int, indices: list[int], started: list[float],
         result.p99 = quantile(latencies, 0.99)
         result.max = max(latencies)
         result.wall = max(ends) - started[0]
+        result.commits_read = len(seen)
+        result.cpu_p50 = statistics.median(cpu_times)
+        result.cpu_total = sum(cpu_times)
         result.syncs = sum(1 for t in mover.sync_ends if started[0] <= t <= max(ends))
     return result
 
 
 def check_child(out: Path, j: int, i: int, code: int | None, started: float,
-                tags: list[str]) -> tuple[str, float, str]:
-    """(what went wrong or "", latency, the tag of the commit it read)."""
+                tags: list[str]) -> tuple[str, float, str, float]:
+    """(what went wrong or "", latency, the tag of the commit it read, its CPU time)."""
     if code is None:
-        return f"still running after {TIMEOUT:.0f} s", 0.0, ""
+        return f"still running after {TIMEOUT:.0f} s", 0.0, "", 0.0
     err = (out / f"{j}.err").read_text(errors="replace").strip()
     if code != 0:
-        return f"exit {code}: {err.splitlines()[-1] if err else ''}", 0.0, ""
+        return f"exit {code}: {err.splitlines()[-1] if err else ''}", 0.0, "", 0.0
     lines = (out / f"{j}.out").read_text().splitlines()
     if len(lines) != 2:
-        return f"unexpected output {lines!r}", 0.0, ""
+        return f"unexpected output {lines!r}", 0.0, "", 0.0
+    ended, cpu = (float(v) for v in lines[0].split())
     plain = f"card number {i} of the benchmark store"
     for tag in tags:
         if lines[1] == (f"{tag} {plain}" if tag else plain):
-            return "", float(lines[0]) - started, tag
-    return f"read {lines[1]!r}, which no commit held", 0.0, ""
+            return "", ended - started, tag, cpu
+    return f"read {lines[1]!r}, which no commit held", 0.0, "", 0.0
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -230,7 +259,10 @@ def main() -> int:
               f"p50 {result.p50:.2f} s, p99 {result.p99:.2f} s, max {result.max:.2f} s, all "
               f"done in {result.wall:.1f} s; {result.syncs} sync(s) moved the pin meanwhile "
               f"({result.sync_failures} failed); {result.old_reads} read the old commit, "
-              f"{result.new_reads} a newer one")
+              f"{result.new_reads} a newer one, {result.commits_read} commit(s) in all; "
+              f"interpreters doing nothing, started at once: p50 {result.ref_p50:.2f} s, "
+              f"p99 {result.ref_p99:.2f} s; CPU time of one process: p50 "
+              f"{result.cpu_p50:.3f} s, of all {result.cpu_total:.1f} s")
         for sample in result.samples:
             print(f"  {sample}")
     return 1 if result.failures else 0

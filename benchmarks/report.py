@@ -41,9 +41,9 @@ TARGETS = [
            "x no-op sync"),
     Target("sync, 1% changed", "sync_pct", 3.0, lambda f: f["sync_noop"], "x no-op sync"),
     Target("sync, one card changed, hourly check due", "sync_one_due", 1.5,
-           lambda f: f["sync_noop_due"], "x no-op sync (check due)"),
+           lambda f: f["sync_noop_due"], "x no-op sync, check due"),
     Target("sync, 1% changed, hourly check due", "sync_pct_due", 3.0,
-           lambda f: f["sync_noop_due"], "x no-op sync (check due)"),
+           lambda f: f["sync_noop_due"], "x no-op sync, check due"),
     Target("store add", "add", 1.5, lambda f: f["clone"] + f["ref_yaml"],
            "x (git clone + PyYAML reference)"),
     Target("pre-commit hook, one new card", "hook", 0.5, strict=True),
@@ -63,8 +63,8 @@ def ratio(ours: float, peer: float) -> str:
 def render(results: dict[str, Any]) -> str:
     sizes: dict[str, Figures] = results["sizes"]
     runs = results["runs"]
-    lines = [f"Machine: {results['machine']}.", f"Taken {results['date']}; load average "
-             f"{results['load_before']} before, {results['load_after']} after. Medians of "
+    lines = [f"Machine: {results['machine']}.", f"Taken {results['date']}; load average (1, 5, 15 "
+             f"minutes) {results['load_before']} before, {results['load_after']} after. Medians of "
              f"{runs} fresh processes (fairseq2: {results['fairseq2_runs']})."]
     if results.get("note"):
         lines.append(f"**{results['note']}**")
@@ -127,13 +127,15 @@ def parse_table(sizes: dict[str, Figures]) -> list[str]:
 
 
 def cluster_table(cluster: dict[str, dict[str, Any]]) -> list[str]:
-    rows = ["| cards | processes started at once | failures | p50 | p99 | max | all done | "
-            "pin moves during the run | read the old / a newer commit |",
+    rows = ["| cards | processes started at once | failures | p50 | p99 | interpreters doing "
+            "nothing, started at once: p50 / p99 (reference) | CPU of one process (p50) / of all "
+            "| pin moves during the run | commits read |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for n, c in cluster.items():
         rows.append(f"| {int(n):,} | {c['procs']} | {c['failures']} | {ms(c['p50'])} | "
-                    f"{ms(c['p99'])} | {ms(c['max'])} | {ms(c['wall'])} | {c['syncs']} | "
-                    f"{c['old_reads']} / {c['new_reads']} |")
+                    f"{ms(c['p99'])} | {ms(c['ref_p50'])} / {ms(c['ref_p99'])} | "
+                    f"{ms(c['cpu_p50'])} / {ms(c['cpu_total'])} | {c['syncs']} | "
+                    f"{c['commits_read']} |")
     for c in cluster.values():
         rows += [f"- {sample}" for sample in c.get("samples", [])]
     return rows
@@ -145,7 +147,7 @@ def verdicts(sizes: dict[str, Figures], cluster: dict[str, dict[str, Any]]
     found = []
     for target in TARGETS:
         for n, f in sizes.items():
-            limit = (f"{ms(target.limit(f))} ({target.factor:g}{target.basis_label})"
+            limit = (f"{ms(target.limit(f))} = {target.factor:g}{target.basis_label}"
                      if target.basis else f"{'<' if target.strict else '<='} "
                      f"{ms(target.factor)}")
             found.append((target.label, int(n), ms(f[target.figure]), limit, target.holds(f)))
