@@ -69,7 +69,8 @@ def venv_python(venv: Path) -> Path:
 def ensure_venv(venv: Path = DEFAULT_VENV, log: bool = True) -> Path:
     """The Python of a virtualenv at VENV where fairseq2's asset code imports; built if needed."""
     python = venv_python(venv)
-    if python.exists() and _missing_module(python) is None:
+    if python.exists() and _version(python) == FAIRSEQ2.split("==")[1] \
+            and _missing_module(python) is None:
         return python
     if log:
         print(f"installing {FAIRSEQ2} into {venv} (once)...", file=sys.stderr, flush=True)
@@ -110,6 +111,13 @@ def _write_stub(python: Path) -> None:
     stub = Path(site) / "fairseq2n"
     stub.mkdir(exist_ok=True)
     (stub / "__init__.py").write_text("DOC_MODE = True\n__version__ = '0.8.1'\n")
+
+
+def _version(python: Path) -> str:
+    """The version of fairseq2 installed for PYTHON, or "" if none is."""
+    result = subprocess.run([str(python), "-c", "import importlib.metadata as m; "
+                             "print(m.version('fairseq2'))"], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 def _missing_module(python: Path) -> str | None:

@@ -118,19 +118,29 @@ def in_turn(runs: int, **commands: Callable[[], float]) -> Figures:
 
 
 def bench_size(n: int, args: argparse.Namespace, work: Path, fs2: Path | None) -> Figures:
+    step("building the store")
     repo = make_store(work / "repo", n)
+    step("git clone and cards store add")
     figures = bench_add(repo, args.runs, work)
     root = work / "root"
-    env = roots(root)
-    figures |= bench_lookup(n, args, env, fs2)
+    step("lookups (ours, fairseq2's) and cards show")
+    figures |= bench_lookup(n, args, roots(root), fs2)
+    step("read+parse references and cards validate")
     figures |= bench_parse(repo, args.runs, work)
     shutil.rmtree(work / "empty" / "cache", ignore_errors=True)
     figures["memory"] = peak_rss_mib([CARDS, "validate", "--rev", "HEAD"], roots(work / "empty"),
                                      repo)
+    step("the pre-commit hook")
     figures |= bench_hook(repo, args.runs, work)
+    step("git pull and cards sync")
     figures |= bench_sync(n, repo, args.runs, root, work / "plain")
+    step("cards sync of 20 stores")
     figures["sync20"] = bench_sync20(n, args.runs, work)
     return figures
+
+
+def step(what: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {what}...", file=sys.stderr, flush=True)
 
 
 def bench_add(repo: Path, runs: int, work: Path) -> Figures:
