@@ -233,7 +233,8 @@ def bench_sync(n: int, repo: Path, runs: int, root: Path, plain: Path) -> Figure
             one_round("noop", [], "", due)
             one_round("one", [nonfamily(n // 3 + 2 * r + due, n)], f"r{r}d{due:d}-one", due)
             offset = 1 + (2 * r + due) % 99
-            one_round("pct", list(range(offset, n, 100)), f"r{r}d{due:d}-pct", due)
+            pct = list(range(offset, n, 100)) or [nonfamily(offset, n)]  # under 100 cards: one
+            one_round("pct", pct, f"r{r}d{due:d}-pct", due)
     return {key: median(values) for key, values in times.items()}
 
 
