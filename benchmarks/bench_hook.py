@@ -6,7 +6,7 @@ Builds a git repository of CARDS cards (PER_FILE per file; a family card heads e
 100 and the others use it as their base), stages one new card, then runs the hook's check
 (`cards validate --staged`, a real process) RUNS times and prints the median. The first run
 fills the cache (HEAD's tree index); the median is of the warm runs, as a contributor committing
-in an existing checkout sees it. benchmarks/run.py measures the same as figure 5.
+in an existing checkout sees it. benchmarks/run.py measures the same (its "hook" figure).
 """
 
 from __future__ import annotations
