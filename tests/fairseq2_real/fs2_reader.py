@@ -1,5 +1,5 @@
-"""Build fairseq2 0.8's own asset store over FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and
-read every card, as fairseq2 does by default. Run with the python of the virtualenv that
+"""Build fairseq2's own asset store (0.8 or 0.3, whichever is installed) over
+FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and read every card, as fairseq2 does by default. Run with the python of the virtualenv that
 .ci/fairseq2-venv.sh builds; imports nothing from assetcards or the tests.
 
     python fs2_reader.py            one read: JSON {"cards": {name: {...}}} or {"error": "..."}
@@ -28,8 +28,29 @@ URI_FIELDS = ("checkpoint", "tokenizer")
 
 
 def build_store() -> tuple[Any, set[str]]:
-    """fairseq2's default store, and the names read from the two directories: its store: its composition (`_register_asset`) wires these same classes
-    for the package `fairseq2.assets.cards` and the two well-known directories."""
+    """fairseq2's default store and the names read from the two directories."""
+    import fairseq2
+
+    if str(fairseq2.__version__).startswith("0.3."):
+        return build_store_03()
+    return build_store_08()
+
+
+def build_store_03() -> tuple[Any, set[str]]:
+    """0.3: `setup_fairseq2()` calls `setup_asset_store` on its default store; the same on a
+    new store (its bundled cards, FAIRSEQ2_ASSET_DIR, FAIRSEQ2_USER_ASSET_DIR, extensions)."""
+    from fairseq2.assets import StandardAssetStore, setup_asset_store
+
+    store = StandardAssetStore()
+    setup_asset_store(store)
+    ours = {name for provider in [*store.metadata_providers[1:], *store.user_metadata_providers]
+            for name in provider.get_names()}
+    return store, ours
+
+
+def build_store_08() -> tuple[Any, set[str]]:
+    """0.8: its composition (`_register_asset`) wires these same classes for the package
+    `fairseq2.assets.cards` and the two well-known directories."""
     from fairseq2.assets import (
         PackageAssetMetadataSource,
         StandardAssetDirectoryAccessor,
@@ -70,14 +91,19 @@ def _jsonable(value: object) -> object:
     return str(value)
 
 
+def _value(card: Any, key: str) -> object:
+    field = card.field(key)
+    return field.as_unstructured() if hasattr(field, "as_unstructured") else field.value
+
+
 def describe(card: Any) -> dict[str, object]:
     """What fairseq2 gives for CARD: every field reachable through its bases, nearest first."""
     fields: dict[str, object] = {}
     link = card
     while link is not None:
         for key in link.metadata:
-            if key not in fields and not key.startswith("__"):
-                fields[key] = card.field(key).value
+            if key not in fields and key != "name" and not key.startswith("__"):
+                fields[key] = _value(card, key)
         link = link.base
     uris: dict[str, str] = {}
     for key in URI_FIELDS:

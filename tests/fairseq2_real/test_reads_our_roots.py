@@ -1,7 +1,8 @@
-"""A real fairseq2 0.8.1 reads the roots `cards` writes (issue 15, "How we will know").
+"""A real fairseq2 (0.8.1 and 0.3.0) reads the roots `cards` writes (issue 15, "How we will know").
 
-fairseq2 runs in its own virtualenv (`bash .ci/fairseq2-venv.sh .ci-fairseq2 0.8.1`), named by
-ASSETCARDS_FAIRSEQ2_PYTHON; fs2_reader.py builds fairseq2's default asset store over
+fairseq2 0.8.1 runs in its own virtualenv (`bash .ci/fairseq2-venv.sh .ci-fairseq2 0.8.1`),
+named by ASSETCARDS_FAIRSEQ2_PYTHON, and 0.3.0 in another (`.ci-fairseq2-03 0.3.0`), named by
+ASSETCARDS_FAIRSEQ2_03_PYTHON: every test runs with each. fs2_reader.py builds fairseq2's default asset store over
 FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and retrieves every card. The stores are real git
 repositories, tracked and synced with the real `cards` CLI.
 
@@ -31,8 +32,10 @@ from tests.gitutil import make_upstream
 from tests.storeutil import CARDS, card_text, run_cards
 
 READER = str(Path(__file__).with_name("fs2_reader.py"))
-# Read at import: the autouse fixture of tests/conftest.py clears ASSETCARDS_* for each test.
-FAIRSEQ2_PYTHON = os.environ.get("ASSETCARDS_FAIRSEQ2_PYTHON", "")
+# fairseq2 version -> the variable naming its virtualenv's python. Read at import: the autouse
+# fixture of tests/conftest.py clears ASSETCARDS_* for each test.
+VARIABLES = {"0.8.1": "ASSETCARDS_FAIRSEQ2_PYTHON", "0.3.0": "ASSETCARDS_FAIRSEQ2_03_PYTHON"}
+PYTHONS = {version: os.environ.get(variable, "") for version, variable in VARIABLES.items()}
 URI_FIELDS = ("checkpoint", "tokenizer")
 SEED = 20261202
 
@@ -43,11 +46,14 @@ RELATIVE_GAP = ("a relative path resolves against the card defining the field; f
 ABSOLUTE_GAP = "absolute checkpoint paths are refused; fairseq2 accepts them (issue 15 section 3)"
 
 
-def _fairseq2_python() -> str:
-    if FAIRSEQ2_PYTHON and Path(FAIRSEQ2_PYTHON).is_file():
-        return FAIRSEQ2_PYTHON
-    why = ("no fairseq2 virtualenv: build one with `bash .ci/fairseq2-venv.sh .ci-fairseq2 "
-           "0.8.1` and set ASSETCARDS_FAIRSEQ2_PYTHON=$PWD/.ci-fairseq2/bin/python")
+def _fairseq2_python(version: str) -> str:
+    python = PYTHONS[version]
+    if python and Path(python).is_file():
+        return python
+    suffix = "" if version == "0.8.1" else "-" + version.replace(".", "")[:2]
+    why = (f"no fairseq2 {version} virtualenv: build one with `bash .ci/fairseq2-venv.sh "
+           f".ci-fairseq2{suffix} {version}` and set "
+           f"{VARIABLES[version]}=$PWD/.ci-fairseq2{suffix}/bin/python")
     if os.environ.get("CI"):
         pytest.fail(f"CI must run the fairseq2 tests: {why}")
     pytest.skip(why)
@@ -57,8 +63,10 @@ class Fairseq2:
     """One fairseq2 reader process (importing fairseq2 and torch once); each read builds a new
     asset store from the roots, as a new job would."""
 
-    def __init__(self, python: str) -> None:
-        self.proc = subprocess.Popen([python, READER, "--serve"], stdin=subprocess.PIPE,
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self.python = _fairseq2_python(version)
+        self.proc = subprocess.Popen([self.python, READER, "--serve"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
 
     def read(self) -> dict[str, Any]:
@@ -79,9 +87,9 @@ class Fairseq2:
         self.proc.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
-def fairseq2() -> Iterator[Fairseq2]:
-    reader = Fairseq2(_fairseq2_python())
+@pytest.fixture(scope="module", params=list(VARIABLES))
+def fairseq2(request: pytest.FixtureRequest) -> Iterator[Fairseq2]:
+    reader = Fairseq2(request.param)
     yield reader
     reader.close()
 
@@ -244,10 +252,10 @@ def test_fairseq2_reads_while_a_2000_card_store_syncs(
     and once more at the moment each sync has a tree under ROOT/.assetcards/tmp/: no read may
     fail. Reads that see cards of two commits at once (a mix: the checkout swapped while
     fairseq2 walked it) are counted and reported, not asserted."""
-    python = _fairseq2_python()
     work = _generation_store(tmp_path, SYNC_CARDS)
+    locations.system.mkdir(parents=True, exist_ok=True)  # else fairseq2 reads /etc/fairseq2
     stop, ready, out = tmp_path / "stop", tmp_path / "ready", tmp_path / "figures.json"
-    reader = subprocess.Popen([python, READER, "--loop", "--stop", str(stop), "--ready",
+    reader = subprocess.Popen([fairseq2.python, READER, "--loop", "--stop", str(stop), "--ready",
                                str(ready), "--out", str(out)], text=True)
     try:
         _wait_for(ready, reader)
@@ -262,7 +270,8 @@ def test_fairseq2_reads_while_a_2000_card_store_syncs(
         reader.wait(timeout=120)
     figures = json.loads(out.read_text())
     frozen_failures = [m for m in moments if m is not None]
-    report("test_fairseq2_reads_while_a_2000_card_store_syncs", cards=SYNC_CARDS, syncs=SYNCS,
+    report("test_fairseq2_reads_while_a_2000_card_store_syncs", fairseq2=fairseq2.version,
+           cards=SYNC_CARDS, syncs=SYNCS,
            frozen_reads=len(moments), frozen_failures=len(frozen_failures), **figures)
     assert figures["rounds"] > 0
     assert figures["failures"] == 0, figures["errors"]
@@ -302,7 +311,8 @@ def test_fairseq2_reads_after_kill_9_of_a_sync(tmp_path: Path, locations: Locati
             assert generations in ({trial - 1}, {trial}), (trial, generations)
         synced = run_cards("sync", "--no-progress", "--lock-timeout", "10")
         assert synced.returncode == 0, synced.stderr
-    report("test_fairseq2_reads_after_kill_9_of_a_sync", trials=KILL_TRIALS, seed=SEED,
+    report("test_fairseq2_reads_after_kill_9_of_a_sync", fairseq2=fairseq2.version,
+           trials=KILL_TRIALS, seed=SEED,
            failures=len(failures), first=failures[:2])
     assert failures == []
 
@@ -316,4 +326,5 @@ def test_the_reader_reports_fairseq2_failing(tmp_path: Path, locations: Location
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(card_text("twice", model_family="llama"))
     result = fairseq2.read()
-    assert "have the same name twice" in result.get("error", ""), result
+    assert "have the same name" in result.get("error", ""), result
+    assert "twice" in result["error"], result
