@@ -27,7 +27,7 @@ import pytest
 
 from assetcards.locations import Locations
 from assetcards.store import StandardAssetStore
-from tests.faults.helpers import advance, generation_files, report
+from tests.faults.helpers import SOAK, advance, generation_files, report
 from tests.gitutil import make_upstream
 from tests.storeutil import CARDS, card_text, run_cards
 
@@ -242,7 +242,7 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], within: float = 60) -> No
 
 
 SYNC_CARDS = 2000
-SYNCS = 3
+SYNCS = 10 if SOAK else 3
 
 
 @pytest.mark.xfail(strict=True, reason=STAGING_GAP)
@@ -278,7 +278,7 @@ def test_fairseq2_reads_while_a_2000_card_store_syncs(
     assert frozen_failures == [], frozen_failures[:1]
 
 
-KILL_TRIALS = 6
+KILL_TRIALS = 30 if SOAK else 6
 KILL_CARDS = 200
 
 
