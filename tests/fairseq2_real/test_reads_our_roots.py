@@ -245,6 +245,7 @@ SYNC_CARDS = 2000
 SYNCS = 10 if SOAK else 3
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=STAGING_GAP)
 def test_fairseq2_reads_while_a_2000_card_store_syncs(
         tmp_path: Path, locations: Locations, fairseq2: Fairseq2) -> None:
@@ -282,6 +283,7 @@ KILL_TRIALS = 30 if SOAK else 6
 KILL_CARDS = 200
 
 
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=STAGING_GAP)
 def test_fairseq2_reads_after_kill_9_of_a_sync(tmp_path: Path, locations: Locations,
                                                fairseq2: Fairseq2) -> None:
