@@ -1,6 +1,7 @@
 """Build fairseq2's own asset store (0.8 or 0.3, whichever is installed) over
-FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and read every card, as fairseq2 does by default. Run with the python of the virtualenv that
-.ci/fairseq2-venv.sh builds; imports nothing from assetcards or the tests.
+FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and read every card, as fairseq2 does by default.
+Run with the python of the virtualenv that .ci/fairseq2-venv.sh builds; imports nothing from
+assetcards or the tests.
 
     python fs2_reader.py            one read: JSON {"cards": {name: {...}}} or {"error": "..."}
     python fs2_reader.py --serve    one read per line of stdin (environment variables as JSON)

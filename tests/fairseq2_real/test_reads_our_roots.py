@@ -4,8 +4,8 @@ know").
 fairseq2 0.8.1 runs in its own virtualenv (`bash .ci/fairseq2-venv.sh .ci-fairseq2 0.8.1`),
 named by ASSETCARDS_FAIRSEQ2_PYTHON, and 0.3.0 in another (`.ci-fairseq2-03 0.3.0`), named by
 ASSETCARDS_FAIRSEQ2_03_PYTHON: every test runs with each. fs2_reader.py builds fairseq2's
-default asset store over FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and retrieves every card. The stores are real git
-repositories, tracked and synced with the real `cards` CLI.
+default asset store over FAIRSEQ2_ASSET_DIR / FAIRSEQ2_USER_ASSET_DIR and retrieves every card.
+The stores are real git repositories, tracked and synced with the real `cards` CLI.
 
 Tests marked xfail(strict) name a known gap: they pass (and so fail the suite) once it closes,
 and the marker goes.
