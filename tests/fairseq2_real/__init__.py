@@ -1,0 +1,1 @@
+"""A real fairseq2, in its own virtualenv, reading the roots `cards` writes."""
