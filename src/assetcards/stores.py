@@ -36,7 +36,7 @@ from .errors import (
     UnsafeInputError,
 )
 from .fsutil import atomic_write_json
-from .git import Repo, check_ref, check_url, is_oid
+from .git import Repo, check_ref, check_url, is_oid, network_timeout
 from .index import TreeIndex, build_index, index_name, open_index
 from .locations import STATE_DIR, Locations, scopes_for
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
@@ -116,6 +116,10 @@ class StorePaths:
     def checkout(self) -> Path:
         return self.root / self.name
 
+    def repo(self) -> Repo:
+        """The store's repository: ours, so trusted whoever owns it (see git.Repo)."""
+        return Repo(self.git_dir, store=True)
+
     @property
     def tmp_dir(self) -> Path:
         return self.state_dir / "tmp"
@@ -142,7 +146,7 @@ class Store:
 
     @property
     def repo(self) -> Repo:
-        return Repo(self.paths.git_dir)
+        return self.paths.repo()
 
     def source(self, commit: str | None = None) -> TreeSource:
         commit = commit or self.state.commit
@@ -286,7 +290,7 @@ def normalize_url(url: str) -> str:
 def default_ref(repo: Repo, url: str) -> str:
     """The branch the remote's HEAD points at (main, master, ...)."""
     text = repo.out("ls-remote", "--symref", "--end-of-options", url, "HEAD",
-                    timeout=_network_timeout())
+                    timeout=network_timeout())
     for line in text.splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
             ref = line[5:-5].strip()
@@ -294,14 +298,8 @@ def default_ref(repo: Repo, url: str) -> str:
     return "HEAD"
 
 
-def _network_timeout() -> float:
-    from . import git
-
-    return git.NETWORK_TIMEOUT
-
-
 def init_store_repo(git_dir: Path) -> Repo:
-    repo = Repo.init_bare(git_dir)
+    repo = Repo.init_bare(git_dir, store=True)
     repo.run("symbolic-ref", "HEAD", PINNED_REF)
     return repo
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from .checkout import checkout_commit
 from .errors import AssetError, Problem, StoreError
-from .git import Repo
+from .git import network_timeout
 from .locations import Locations
 from .lockfile import LockedStore
 from .locks import hold
@@ -96,6 +96,8 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
                 options: SyncOptions | None = None) -> list[SyncResult]:
     """Sync the stores NAMES (default: all) of SCOPE; one result per store, in order."""
     options = options or SyncOptions()
+    if not options.offline:
+        network_timeout()  # a bad setting is said once, before any store is touched
     stores = list_stores(locations, scope)
     if names:
         stores = [get_store(locations, n, scope) for n in dict.fromkeys(names)]
@@ -237,7 +239,7 @@ def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOption
         if state is None and not paths.git_dir.exists():
             init_store_repo(paths.git_dir)
             created.append(paths)
-        repo = Repo(paths.git_dir)
+        repo = paths.repo()
         if repo.has_commit(entry.commit):
             return
         if not options.offline:
@@ -258,7 +260,7 @@ def _pin_locked(locations: Locations, entry: LockedStore, options: SyncOptions) 
     with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
               "cards sync --lockfile"):
         state = read_state(paths)
-        repo = Repo(paths.git_dir)
+        repo = paths.repo()
         old = state.commit if state else None
         if state is None:
             state = StoreState(entry.name, entry.scope, entry.url, entry.ref, entry.commit,
