@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fsutil import replace_dir
+from .fsutil import is_printable_name, replace_dir
 from .git import Repo, is_oid
 from .parse import is_card_path
 from .sources import STORE_MARKER
@@ -73,8 +73,9 @@ def _write_file(target: Path, data: bytes) -> None:
 
 
 def _materializable(mode: str, path: str) -> bool:
-    """Regular files only; no hidden, '..' or absolute paths; YAML only when it is a card."""
-    if mode not in ("100644", "100755") or path.startswith("/"):
+    """Regular files only; no hidden, '..' or absolute paths, no name that is not plain text
+    (see fsutil.printable_name); YAML only when it is a card."""
+    if mode not in ("100644", "100755") or path.startswith("/") or not is_printable_name(path):
         return False
     parts = path.split("/")
     if any(p in ("", ".", "..") or p.startswith(".") for p in parts):

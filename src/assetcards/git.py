@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from .errors import GitError, UnsafeInputError
+from .fsutil import printable_name
 from .locations import STATE_DIR
 
 LOCAL_TIMEOUT = 120.0
@@ -338,7 +339,7 @@ class Repo:
         for i in range(0, len(parts) - 1, 2):
             meta = parts[i].split()  # ":old_mode new_mode old_oid new_oid status"
             if len(meta) >= 4:
-                changes.append((meta[2], parts[i + 1]))
+                changes.append((meta[2], _path_text(parts[i + 1])))
         return changes
 
     def read_blobs(self, oids: Iterable[str],
@@ -497,6 +498,13 @@ def parse_commit_info(text: str) -> CommitInfo:
     return CommitInfo(oid, tree, author, date, subject)
 
 
+def _path_text(path: str) -> str:
+    """A path from git (decoded with surrogate escapes) as printable text: bytes that are not
+    UTF-8 and control characters escaped (see fsutil.printable_name). Objects are read by id,
+    so the name is only a label: one that needed escapes is reported, never read as a card."""
+    return path if path.isprintable() else printable_name(path)
+
+
 def parse_ls_tree(data: bytes) -> list[TreeEntry]:
     entries = []
     for record in data.decode("utf-8", "surrogateescape").split("\0"):
@@ -504,7 +512,8 @@ def parse_ls_tree(data: bytes) -> list[TreeEntry]:
             continue
         meta, _, path = record.partition("\t")
         mode, kind, oid, size = meta.split()
-        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0,
+                                 _path_text(path)))
     return entries
 
 
@@ -516,7 +525,7 @@ def parse_ls_files(data: bytes) -> list[TreeEntry]:
         meta, _, path = record.partition("\t")
         mode, oid, stage = meta.split()
         if stage == "0":
-            entries.append(TreeEntry(mode, "blob", oid, -1, path))
+            entries.append(TreeEntry(mode, "blob", oid, -1, _path_text(path)))
     return entries
 
 

@@ -53,14 +53,14 @@ def listing_index_name(label: str, files: Sequence[SourceFile]) -> str:
     """The index name of a directory's cards: its files' paths and content keys (size and
     modification time) decide it, so an edited, added or removed file names a new index. The
     name starts with a digest of the directory alone, so its earlier listings can be found."""
-    digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode())
+    digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode("utf-8", "surrogateescape"))
     for f in files:
-        digest.update(f"\0{f.path}\0{f.key}".encode())
+        digest.update(f"\0{f.path}\0{f.key}".encode("utf-8", "surrogateescape"))
     return f"{_listing_prefix(label)}{digest.hexdigest()[:40]}.sqlite"
 
 
 def _listing_prefix(label: str) -> str:
-    return f"dir-{hashlib.sha256(label.encode()).hexdigest()[:12]}-"
+    return f"dir-{hashlib.sha256(label.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}-"
 
 
 def _refuse(value: object) -> object:

@@ -467,9 +467,13 @@ def commit_problems(store: Store, commit: str,
     manifest rules, and duplicates with every other TRACKED store at its pin."""
     from .validate import validate
 
+    try:
+        manifest = manifest_at(store.repo, commit)
+    except AssetMetadataError as exc:  # a manifest that cannot be read: nothing else can
+        return CardSet(store.name, []), exc.problems
     cards = store.card_set(commit)
     others = [s.card_set() for s in tracked if s.paths != store.paths]
-    return cards, validate(cards, others, manifest_at(store.repo, commit))
+    return cards, validate(cards, others, manifest)
 
 
 def check_add_args(name: str, url: str, ref: str | None) -> None:

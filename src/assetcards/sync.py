@@ -113,6 +113,11 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
         except OSError as exc:  # a full disk, a file size limit: this store fails, not all
             result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
                                 store.state.commit, message=os_error_text(exc) + "; kept the pin")
+        except Exception as exc:  # a bug, or input nobody foresaw: this store fails, not all
+            result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
+                                store.state.commit,
+                                message=f"unexpected error ({type(exc).__name__}: {exc}); "
+                                "kept the pin")
         if options.on_done is not None:
             options.on_done(result)
         return result

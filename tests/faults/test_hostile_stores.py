@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from assetcards.locations import Locations
+from assetcards.stores import StorePaths, read_state
 from tests.faults.helpers import cards, report
-from tests.gitutil import git, make_repo
+from tests.gitutil import commit_files, git, make_repo, push
 from tests.storeutil import CARDS, card_text, card_upstream, model
 
 # -- another user's repository (issue 13, item 2) -------------------------------------------
@@ -163,3 +164,145 @@ def test_bad_lock_timeout_is_a_usage_error(value: str, command: list[str],
     assert result.returncode == 2, result.stderr
     assert "Invalid value for '--lock-timeout'" in result.stderr
     assert "a number of seconds from 0 to 86400" in result.stderr
+
+
+# -- one bad upstream commit (issue 13, item 4) ---------------------------------------------
+
+BAD_NAME = ("file name holds bytes that are not UTF-8, control characters or a backslash "
+            "(shown escaped as \\xNN); rename the file")
+# What a bad commit holds (files added to a good commit) -> the problem sync must report, with
+# its file and line, for that store alone.
+BAD_COMMITS: dict[str, tuple[dict[str, str | bytes], str]] = {
+    "set-document": ({"cards/set.yaml": b"!!set {name: x, a: b}\n"},
+                     "cards/set.yaml:1:1: document is tagged !!set, not a mapping"),
+    "set-second-document": (
+        {"cards/set.yaml": b"name: fine_one\n---\n!!set\n? name\n? other\n"},
+        "cards/set.yaml:3:1: document is tagged !!set, not a mapping"),
+    "not-utf8-name": ({b"cards/caf\xe9.yaml".decode("utf-8", "surrogateescape"):
+                       card_text("latin1_card")},
+                      f"cards/caf\\xe9.yaml:1:1: {BAD_NAME}"),
+    "control-name": ({"cards/esc\x1b[31mred.yaml": card_text("ansi_card")},
+                     f"cards/esc\\x1b[31mred.yaml:1:1: {BAD_NAME}"),
+    "backslash-name": ({"cards/back\\slash.yaml": card_text("backslash_card")},
+                       f"cards/back\\slash.yaml:1:1: {BAD_NAME}"),
+    "nul-in-manifest": ({"assetcards.toml": '[store]\ncards = "a\\u0000b"\n'},
+                        "assetcards.toml:2:1: store.cards must be a relative directory inside "
+                        "the repository, without control characters"),
+    "newline-in-manifest": ({"assetcards.toml": '# rules\n[store]\ncards = "a\\nb"\n'},
+                            "assetcards.toml:3:1: store.cards must be a relative directory "
+                            "inside the repository, without control characters"),
+}
+
+
+def _git_commit_bytes(work: Path, files: dict[str, str | bytes], message: str) -> str:
+    """Commit FILES, whose names may be any bytes (surrogate-escaped), and push."""
+    for name, content in files.items():
+        path = os.fsencode(str(work)) + b"/" + os.fsencode(name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", message)
+    push(work)
+    return git(work, "rev-parse", "HEAD")
+
+
+def _three_stores(tmp_path: Path) -> dict[str, tuple[Path, Path]]:
+    """Stores a_first, b_bad and c_last, each added at a good commit."""
+    ups = {}
+    for name in ("a_first", "b_bad", "c_last"):
+        ups[name] = card_upstream(tmp_path, {"one.yaml": card_text(f"{name}_one")},
+                                  name=f"up-{name}")
+        added = cards("store", "add", name, str(ups[name][0]))
+        assert added.returncode == 0, added.stderr
+    return ups
+
+
+@pytest.mark.parametrize("jobs", ["1", "4"])
+@pytest.mark.parametrize("kind", sorted(BAD_COMMITS))
+def test_one_bad_commit_fails_one_store_and_no_other(kind: str, jobs: str, tmp_path: Path,
+                                                     locations: Locations) -> None:
+    files, problem = BAD_COMMITS[kind]
+    ups = _three_stores(tmp_path)
+    pins = {n: read_state(StorePaths(locations.user, n)).commit for n in ups}  # type: ignore[union-attr]
+    tips = {n: commit_files(work, {"cards/two.yaml": card_text(f"{n}_two")}, "two")
+            for n, (_, work) in ups.items()}
+    for _, work in ups.values():
+        push(work)
+    bad_tip = _git_commit_bytes(ups["b_bad"][1], files, "bad")
+    result = cards("sync", "--json", "--no-progress", "--jobs", jobs)
+    assert result.returncode == 1, result.stderr
+    entries = {e["store"]: e for e in json.loads(result.stdout)}
+    assert [entries[n]["status"] for n in ("a_first", "b_bad", "c_last")] == [
+        "updated", "rejected", "updated"]
+    assert entries["a_first"]["new"] == tips["a_first"]
+    assert entries["c_last"]["new"] == tips["c_last"]
+    bad = entries["b_bad"]
+    assert bad["new"] == bad_tip and bad["old"] == pins["b_bad"]
+    assert bad["message"] == (f"commit {bad_tip[:12]} has {len(bad['problems'])} problem(s) in "
+                              "its cards; kept the pin on the last good commit")
+    formatted = [f"{p['file']}:{p['line']}:{p['col']}: {p['message']}" for p in bad["problems"]]
+    assert any(f.startswith(problem) for f in formatted), formatted
+    assert read_state(StorePaths(locations.user, "b_bad")).commit == pins["b_bad"]  # type: ignore[union-attr]
+    text = cards("sync", "--no-progress", "--jobs", jobs)  # the summary, as text
+    assert text.returncode == 1
+    assert "b_bad: rejected" in text.stdout and problem in text.stdout
+    assert "a_first: unchanged" in text.stdout and "c_last: unchanged" in text.stdout
+    listed = cards("list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    names = {e["name"] for lst in json.loads(listed.stdout) for e in lst["cards"]}
+    assert {"a_first_two", "b_bad_one", "c_last_two"} <= names and "b_bad_two" not in names
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_COMMITS))
+def test_one_bad_commit_is_refused_by_store_add_and_validate(kind: str, tmp_path: Path,
+                                                             locations: Locations) -> None:
+    files, problem = BAD_COMMITS[kind]
+    bare, work = card_upstream(tmp_path, {"one.yaml": card_text("team_one")})
+    server = tmp_path / "server.git"  # receives the bad push through the pre-receive hook
+    git(tmp_path, "clone", "-q", "--bare", str(bare), str(server))
+    assert _cards("hooks", "install", "--repo", str(server), cwd=tmp_path).returncode == 0
+    bad = _git_commit_bytes(work, files, "bad")
+    pushed = subprocess.run(["git", "push", str(server), "main"], cwd=work, capture_output=True,
+                            text=True, timeout=120)
+    assert pushed.returncode != 0 and "pre-receive hook declined" in pushed.stderr
+    assert f"remote: {bad[:12]}:{problem}" in pushed.stderr or problem in pushed.stderr, \
+        pushed.stderr
+    assert "Traceback" not in pushed.stderr
+    added = cards("store", "add", "team", str(bare))
+    assert added.returncode == 1
+    assert "has invalid cards; not pinned" in added.stderr or "assetcards.toml" in added.stderr
+    assert problem in added.stderr, added.stderr
+    assert read_state(StorePaths(locations.user, "team")) is None
+    assert not (locations.user / "team").exists()
+    checked = _cards("validate", "--rev", "HEAD", "--no-tracked", cwd=work)
+    assert checked.returncode == 1 and problem in checked.stdout + checked.stderr
+    git(work, "reset", "-q", "--soft", "HEAD~1")
+    staged = _cards("validate", "--staged", "--no-tracked", cwd=work)
+    assert staged.returncode == 1 and problem in staged.stdout + staged.stderr
+    report(f"bad_commit_{kind}", add_exit=added.returncode, validate_exit=checked.returncode)
+
+
+@pytest.mark.parametrize("kind", ["set-document", "not-utf8-name", "control-name",
+                                  "backslash-name"])
+def test_bad_loose_file_is_a_problem_not_a_crash(kind: str, tmp_path: Path,
+                                                 locations: Locations) -> None:
+    files, problem = BAD_COMMITS[kind]
+    root = locations.user
+    root.mkdir(parents=True)
+    (root / "good.yaml").write_text(card_text("loose_good"))
+    for name, content in files.items():
+        path = os.fsencode(str(root)) + b"/" + os.fsencode(name.removeprefix("cards/"))
+        with open(path, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+    listed = cards("list", "--json")
+    assert listed.returncode == 1, listed.stderr  # 1: a root holds a broken file
+    problems = [f"{p['file']}:{p['line']}:{p['col']}: {p['message']}"
+                for lst in json.loads(listed.stdout) for p in lst["problems"]]
+    assert any(problem.removeprefix("cards/") in p for p in problems), problems
+    assert "loose_good" in listed.stdout
+    shown = cards("show", "loose_good", "--json")
+    assert shown.returncode == 0, shown.stderr
+    checked = cards("validate", "--no-tracked", str(root))
+    assert checked.returncode == 1
+    assert problem.removeprefix("cards/") in checked.stdout, checked.stdout
