@@ -283,8 +283,8 @@ def test_kill_during_sync_leaves_store_readable_and_next_sync_completes(
     assert result.ok
     final = get_store(locations, "team")
     assert final.state.commit == new and checkout_commit(final.paths) == new
-    leftovers = list((locations.user / ".assetcards" / "tmp").iterdir())
-    assert leftovers == []
+    assert list(final.paths.staging_dir.iterdir()) == []
+    assert not final.paths.legacy_tmp_dir.exists()
 
 
 def test_hand_edited_checkout_is_restored_by_sync(tmp_path: Path, locations: Locations) -> None:

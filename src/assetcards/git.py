@@ -14,6 +14,7 @@ UntrustedRepoError that says what to do.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import os
 import pwd
@@ -143,6 +144,14 @@ def check_ref(ref: str) -> None:
 
 def is_oid(text: str) -> bool:
     return bool(_OID_RE.fullmatch(text))
+
+
+def blob_id(data: bytes, length: int = 40) -> str:
+    """The id git gives a blob holding DATA (SHA-1, or SHA-256 for a 64-digit LENGTH)."""
+    digest = hashlib.sha256() if length == 64 else hashlib.sha1()  # noqa: S324 - git's ids
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
 
 
 class TreeEntry(NamedTuple):  # a tuple: a tree lists thousands, built fast

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+from .checkout import is_own_checkout
 from .errors import StoreError
 from .locations import Locations
 from .locks import hold
@@ -65,6 +66,8 @@ def add_store(
                 return Store(paths, existing, locations.cache), False
             raise StoreError(f"a store named {name!r} already exists ({existing.url}); remove "
                              "it first or choose another name")
+        if is_own_checkout(paths):  # written by an add killed before it recorded the store
+            shutil.rmtree(paths.checkout)
         if paths.checkout.exists() or paths.checkout.is_symlink():
             raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
                              "away or choose another name")

@@ -7,6 +7,7 @@ Layout of a root (system or user) holding a store NAME:
     ROOT/.assetcards/stores/NAME.json   the store's state: URL, ref, pinned commit (the pin)
     ROOT/.assetcards/git/NAME.git   a bare repository holding the fetched history
     ROOT/.assetcards/locks/NAME.lock    the writers' lock
+    ROOT/.assetcards/staging/NAME/  where the writers build a new checkout
 
 Readers never lock: they read the state file (replaced atomically) and then blobs of the pinned
 commit, which never change. Writers hold the store's lock and move the pin last, in one
@@ -26,7 +27,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .checkout import checkout_is_intact, materialize
+from .checkout import checkout_entries, checkout_is_intact, materialize
 from .errors import (
     AssetError,
     AssetMetadataError,
@@ -121,7 +122,16 @@ class StorePaths:
         return Repo(self.git_dir, store=True)
 
     @property
-    def tmp_dir(self) -> Path:
+    def staging_dir(self) -> Path:
+        """Where this store's new checkouts are built: its own directory, so that clearing
+        one store's leftovers can never touch another's (`s` and `s-big` alike)."""
+        return self.state_dir / "staging" / self.name
+
+    tmp_dir = staging_dir
+
+    @property
+    def legacy_tmp_dir(self) -> Path:
+        """Where earlier versions built checkouts of every store, as NAME-PID-NS."""
         return self.state_dir / "tmp"
 
 
@@ -346,13 +356,22 @@ def clean_tmp(paths: StorePaths) -> None:
     lock files of a git process that died (power loss, OOM killer) while updating a ref,
     which would make every later git command on the repository fail. Called with the
     store's lock held."""
-    try:
-        leftovers = list(paths.tmp_dir.glob(f"{paths.name}-*"))
-    except OSError:
-        leftovers = []
-    for leftover in leftovers:
+    for leftover in _own_leftovers(paths):
         shutil.rmtree(leftover, ignore_errors=True)
     clear_stale_git_locks(paths.git_dir)
+
+
+def _own_leftovers(paths: StorePaths) -> list[Path]:
+    """Everything in the store's staging directory, and its staging trees in the directory
+    earlier versions shared between stores: exactly NAME-PID-NS, never another store's (the
+    name of `s-big`'s tree, s-big-PID-NS, is not s- followed by two numbers)."""
+    legacy = re.compile(re.escape(paths.name) + r"-\d+-\d+")
+    found: list[Path] = []
+    with contextlib.suppress(OSError):
+        found += list(paths.staging_dir.iterdir())
+    with contextlib.suppress(OSError):
+        found += [p for p in paths.legacy_tmp_dir.iterdir() if legacy.fullmatch(p.name)]
+    return found
 
 
 # Git lock files only writers holding the store's lock create: any one found by such a writer
@@ -394,12 +413,14 @@ def repair_refs(store: Store) -> bool:
     return True
 
 
-def repair_checkout(store: Store, deep: bool = True) -> str:
-    """Make the checkout hold exactly the pinned commit's cards (DEEP: every file checked, see
-    checkout_is_intact), and the repository's HEAD point at the pin; says what had to be
-    repaired ("" if nothing)."""
+def repair_checkout(store: Store, deep: bool = True, content: bool = False) -> str:
+    """Make the checkout hold exactly the pinned commit's cards (DEEP: every file compared with
+    the commit's tree; CONTENT: every byte, see checkout_is_intact), and the repository's HEAD
+    point at the pin; says what had to be repaired ("" if nothing)."""
     repaired = ["the repository's HEAD"] if repair_refs(store) else []
-    if not checkout_is_intact(store.paths, store.state.commit, deep):
+    state = store.state
+    entries = checkout_entries(store.repo, state.commit, state.card_dir) if deep else None
+    if not checkout_is_intact(store.paths, state.commit, deep, entries, content):
         materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
         repaired.insert(0, "the checkout")
     return f"restored {' and '.join(repaired)} to the pinned commit" if repaired else ""

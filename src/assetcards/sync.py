@@ -84,7 +84,7 @@ class SyncResult:
 @dataclass
 class SyncOptions:
     offline: bool = False
-    verify: bool = False  # check every file of each checkout, not only its directories
+    verify: bool = False  # compare every file of each checkout with the pin, byte for byte
     allow_rewrite: bool = False
     lock_timeout: float = 60.0
     jobs: int = 4
@@ -141,7 +141,7 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
         store = Store(paths, state, store.cache_dir)
         result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
         deep = options.verify or time.time() - state.verified_at >= VERIFY_INTERVAL
-        result.message = repair_checkout(store, deep)
+        result.message = repair_checkout(store, deep, content=options.verify)
         if deep:
             state = replace(state, verified_at=time.time())
             write_state(paths, state)

@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,153 @@ def test_bad_loose_file_is_a_problem_not_a_crash(kind: str, tmp_path: Path,
     checked = cards("validate", "--no-tracked", str(root))
     assert checked.returncode == 1
     assert problem.removeprefix("cards/") in checked.stdout, checked.stdout
+
+
+# -- stores whose names share a prefix; checkouts checked against the tree (item 3) -------
+
+
+def _many_cards(store: str, generation: int, count: int) -> dict[str, str | bytes]:
+    return {f"cards/c{i:04d}.yaml": f"name: {store}_c{i}\ngeneration: {generation}\n"
+            for i in range(count)}
+
+
+def _checkout_files(paths: StorePaths) -> dict[str, str]:
+    return {p.relative_to(paths.checkout).as_posix(): p.read_text()
+            for p in paths.checkout.rglob("*.yaml")}
+
+
+def test_clearing_one_stores_leftovers_never_touches_another_stores(
+        tmp_path: Path, locations: Locations) -> None:
+    for name in ("s", "s-big", "s-1-2"):
+        bare, _ = card_upstream(tmp_path, {"a.yaml": card_text(f"{name.replace('-', '_')}_a")},
+                                name=f"up-{name}")
+        assert cards("store", "add", name, str(bare)).returncode == 0
+    state = locations.user / ".assetcards"
+    planted = {  # path -> whether `cards sync s` must remove it
+        state / "tmp" / "s-11-22": True,  # s's own, left by an earlier version
+        state / "tmp" / "s-big-11-22": False,
+        state / "tmp" / "s-1-2-11-22": False,
+        state / "tmp" / "s-1-2": True,  # s's too: s, process 1, time 2
+        state / "staging" / "s" / "33-44": True,
+        state / "staging" / "s-big" / "33-44": False,  # as s-big's sync writes it
+        state / "staging" / "s-1-2" / "33-44": False,
+    }
+    for path in planted:
+        (path / "cards").mkdir(parents=True)
+        (path / "cards" / "x.yaml").write_text("name: staged\n")
+    result = cards("sync", "s", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert {p: not p.exists() for p in planted} == planted
+
+
+def test_syncing_a_store_while_a_prefixed_store_syncs_loses_no_file(
+        tmp_path: Path, locations: Locations) -> None:
+    """Real processes: `cards sync s` in a loop while `cards sync s-big` writes thousands of
+    files, three times; every s-big checkout is complete and every sync exits 0."""
+    count = 1500
+    big_bare, big_work = card_upstream(tmp_path, {}, name="up-big",
+                                       extra=_many_cards("big", 0, count))
+    small_bare, _ = card_upstream(tmp_path, {"a.yaml": card_text("small_a")}, name="up-small")
+    assert cards("store", "add", "s", str(small_bare)).returncode == 0
+    assert cards("store", "add", "s-big", str(big_bare)).returncode == 0
+    stop = tmp_path / "stop"
+    counter = tmp_path / "small-syncs"
+    loop = subprocess.Popen(
+        ["sh", "-c", f'while [ ! -e "{stop}" ]; do "{CARDS}" sync s --no-progress '
+         f'--lock-timeout 120 >/dev/null 2>>"{counter}.err" || echo fail >>"{counter}.err"; '
+         f'echo x >>"{counter}"; done'], start_new_session=True)
+    big = StorePaths(locations.user, "s-big")
+    try:
+        while not counter.exists() or not counter.read_text():  # the loop is running
+            assert loop.poll() is None
+            time.sleep(0.05)
+        for generation in (1, 2, 3):
+            commit_files(big_work, _many_cards("big", generation, count), f"g{generation}")
+            push(big_work)
+            result = cards("sync", "s-big", "--json", "--no-progress", timeout=300)
+            assert result.returncode == 0, result.stderr
+            [entry] = json.loads(result.stdout)
+            assert entry["status"] == "updated", entry
+            files = _checkout_files(big)
+            assert len(files) == count, f"generation {generation}: {len(files)} of {count}"
+            assert all(f"generation: {generation}\n" in text for text in files.values())
+    finally:
+        stop.touch()
+        loop.wait(timeout=300)
+    errors = (tmp_path / "small-syncs.err")
+    assert not errors.exists() or not errors.read_text(), errors.read_text()
+    verified = cards("sync", "s-big", "--verify", "--json", "--no-progress")
+    assert json.loads(verified.stdout)[0]["message"] == ""
+    report("prefix_stores_concurrent", small_syncs=len(counter.read_text().split()),
+           big_files=count, big_syncs=3)
+
+
+def _forge_marker(paths: StorePaths) -> None:
+    """Make the checkout's marker agree with what is on disk now (as a marker built from what
+    was written, rather than from the commit, would)."""
+    from assetcards.checkout import _dir_signature, _signature
+    from assetcards.sources import STORE_MARKER
+
+    marker = paths.checkout / STORE_MARKER
+    info = json.loads(marker.read_text())
+    info["files"] = _signature(paths.checkout)
+    info["dirs"] = _dir_signature(paths.checkout)
+    with open(marker, "r+") as handle:  # in place: the directory's time does not change
+        handle.truncate(0)
+        handle.write(json.dumps(info))
+    info["root"] = os.lstat(paths.checkout).st_mtime_ns
+    with open(marker, "r+") as handle:
+        handle.truncate(0)
+        handle.write(json.dumps(info))
+
+
+@pytest.mark.parametrize("damage", ["missing", "extra", "truncated", "same-size-edit"])
+def test_verify_compares_the_checkout_with_the_commit_not_with_its_marker(
+        damage: str, tmp_path: Path, locations: Locations) -> None:
+    bare, _ = card_upstream(tmp_path, {}, extra=_many_cards("team", 0, 50))
+    assert cards("store", "add", "team", str(bare)).returncode == 0
+    paths = StorePaths(locations.user, "team")
+    pinned = _checkout_files(paths)
+    cards_dir = paths.checkout / "cards"
+    if damage == "missing":
+        for i in range(0, 50, 3):
+            (cards_dir / f"c{i:04d}.yaml").unlink()
+    elif damage == "extra":
+        (cards_dir / "planted.yaml").write_text("name: planted\n")
+    elif damage == "truncated":
+        (cards_dir / "c0007.yaml").write_text("name: team_c7\n")
+    else:
+        text = (cards_dir / "c0007.yaml").read_text()
+        (cards_dir / "c0007.yaml").write_text(text.replace("generation: 0", "generation: 9"))
+    _forge_marker(paths)
+    plain = cards("sync", "team", "--json", "--no-progress")  # directories agree with the marker
+    assert json.loads(plain.stdout)[0]["message"] == ""
+    verified = cards("sync", "team", "--verify", "--json", "--no-progress")
+    assert verified.returncode == 0, verified.stderr
+    [entry] = json.loads(verified.stdout)
+    assert (entry["status"], entry["message"]) == ("unchanged",
+                                                   "restored the checkout to the pinned commit")
+    assert _checkout_files(paths) == pinned
+    again = cards("sync", "team", "--verify", "--json", "--no-progress")
+    assert json.loads(again.stdout)[0]["message"] == ""
+
+
+def test_store_add_after_an_add_killed_before_it_recorded_the_store(
+        tmp_path: Path, locations: Locations) -> None:
+    """A killed add may leave the checkout it wrote and no state: adding again takes its place;
+    a directory that is not that store's checkout is still refused."""
+    bare, _ = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
+    assert cards("store", "add", "team", str(bare)).returncode == 0
+    paths = StorePaths(locations.user, "team")
+    paths.state_file.unlink()  # as if killed between the checkout and the state
+    again = cards("store", "add", "team", str(bare))
+    assert again.returncode == 0, again.stderr
+    assert read_state(paths) is not None
+    other = locations.user / "mine"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    refused = cards("store", "add", "mine", str(bare))
+    assert refused.returncode == 1
+    assert refused.stderr == (f"error: {other} already exists and is not a store; move it "
+                              "away or choose another name\n")
+    assert (other / "notes.txt").read_text() == "mine"
