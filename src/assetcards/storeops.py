@@ -15,7 +15,6 @@ from dataclasses import replace
 from .checkout import is_own_checkout
 from .errors import StoreError
 from .locations import Locations
-from .locks import hold
 from .stores import (
     Store,
     StorePaths,
@@ -28,6 +27,7 @@ from .stores import (
     default_ref,
     fetch_ref,
     get_store,
+    hold_store,
     init_store_repo,
     list_stores,
     move_pin,
@@ -59,7 +59,7 @@ def add_store(
     check_add_args(name, url, ref)
     url = normalize_url(url)
     paths = StorePaths(locations.root(scope), name)
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards store add"):
+    with hold_store(paths, lock_timeout, notify, "cards store add"):
         existing = read_state(paths)
         if existing is not None:
             if existing.url == url and (ref is None or existing.ref == ref):
@@ -106,7 +106,7 @@ def _locked(locations: Locations, name: str, scope: str, lock_timeout: float,
     it while we waited)."""
     check_store_name(name)
     paths = get_store(locations, name, scope).paths
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, command):
+    with hold_store(paths, lock_timeout, notify, command):
         state = read_state(paths)
         yield Store(paths, state, locations.cache) if state is not None else None
 

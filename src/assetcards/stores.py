@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -40,11 +42,13 @@ from .fsutil import atomic_write_json
 from .git import Repo, check_ref, check_url, is_oid, network_timeout
 from .index import TreeIndex, build_index, index_name, open_index
 from .locations import STATE_DIR, Locations, scopes_for
+from .locks import hold
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .providers import AssetMetadataProvider
 from .sources import TreeSource
 from .validate import CardSet
 
+Notify = Callable[[str], None]
 STATE_FORMAT = 1
 UPSTREAM_REF = "refs/assetcards/upstream"
 PINNED_REF = "refs/assetcards/pinned"  # the store repository's HEAD points here
@@ -172,11 +176,16 @@ class Store:
             self._card_sets[commit] = CardSet(self.name, files)
         return self._card_sets[commit]
 
-    def index_dirs(self) -> list[Path]:
-        dirs = [self.paths.state_dir / "index" / self.name]
-        if self.cache_dir is not None:
-            dirs.append(self.cache_dir / "index")
-        return dirs
+    def index_dirs(self, writing: bool = False) -> list[Path]:
+        """Where the store's indexes are: beside it, then the user's cache. WRITING: leave out
+        the one beside it if a state directory there is a symbolic link (see
+        check_state_dirs)."""
+        own = self.paths.state_dir / "index" / self.name
+        dirs = [] if writing and symlinked_state_dir(self.paths) is not None else [own]
+        return dirs + self._cache_index_dirs()
+
+    def _cache_index_dirs(self) -> list[Path]:
+        return [self.cache_dir / "index"] if self.cache_dir is not None else []
 
     def index(self, commit: str | None = None) -> TreeIndex | None:
         """The index of COMMIT's cards (default: the pin), built now if nobody has yet (reusing
@@ -194,9 +203,9 @@ class Store:
         if index is None:
             reuse = [] if commit == self.state.commit else [self.index()]
             try:
-                dirs = self.index_dirs()
-                index = build_index(name, dirs, source, [r for r in reuse if r is not None],
-                                    caches=dirs[1:])  # the first: pruned by prune_indexes
+                index = build_index(name, self.index_dirs(writing=True), source,
+                                    [r for r in reuse if r is not None],
+                                    caches=self._cache_index_dirs())  # the own: prune_indexes
             except OSError:
                 index = None
         self._indexes[commit] = index
@@ -206,10 +215,48 @@ class Store:
         """Remove this store's own index files except those of the commits in KEEP."""
         wanted = {index_name(self.repo.tree_of(c), card_dir_at(self.repo, c)) for c in keep}
         directory = self.paths.state_dir / "index" / self.name
+        if symlinked_state_dir(self.paths) is not None:
+            return
         with contextlib.suppress(OSError):
             for path in directory.iterdir():
                 if path.name not in wanted:
                     path.unlink()
+
+
+# -- state directories ------------------------------------------------------------------------
+
+STATE_SUBDIRS = ("stores", "git", "locks", "staging", "tmp", "index")
+
+
+def symlinked_state_dir(paths: StorePaths) -> Path | None:
+    """The first of the state directories a writer of the store uses (ROOT/.assetcards, its
+    subdirectories and the store's own below them) that is a symbolic link, or None."""
+    state = paths.state_dir
+    candidates = [state, *(state / sub for sub in STATE_SUBDIRS), paths.git_dir,
+                  paths.staging_dir, state / "index" / paths.name]
+    return next((c for c in candidates if c.is_symlink()), None)
+
+
+def check_state_dirs(paths: StorePaths) -> None:
+    """Refuse to write through a state directory that is a symbolic link: locks, repositories
+    and staging trees would be made wherever it points."""
+    link = symlinked_state_dir(paths)
+    if link is not None:
+        raise StoreError(
+            f"{link} is a symbolic link (to {os.readlink(link)}); refusing to use it: the state "
+            "directories of assetcards must be real directories, or a link could make us write "
+            "elsewhere. Replace the link with a directory (move what it points to, if it is "
+            "yours) and try again.")
+
+
+@contextmanager
+def hold_store(paths: StorePaths, timeout: float, notify: Notify | None,
+               command: str) -> Iterator[None]:
+    """Hold the store's writer lock, once its state directories are known to be real."""
+    check_state_dirs(paths)
+    with hold(paths.lock, f"store {paths.name}", timeout, notify, command):
+        check_state_dirs(paths)  # again: it may have changed while we waited
+        yield
 
 
 # -- reading state ----------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from .errors import AssetError, Problem, StoreError
 from .git import network_timeout
 from .locations import Locations
 from .lockfile import LockedStore
-from .locks import hold
 from .parse import CardDoc
 from .stores import (
     REV_REF,
@@ -31,6 +30,7 @@ from .stores import (
     commit_problems,
     fetch_ref,
     get_store,
+    hold_store,
     init_store_repo,
     list_stores,
     move_pin,
@@ -131,8 +131,7 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
 def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> SyncResult:
     started = time.time()
     paths = store.paths
-    with hold(paths.lock, f"store {store.name}", options.lock_timeout, options.notify,
-              "cards sync"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync"):
         clean_tmp(paths)
         state = read_state(paths)  # again, now that the lock is ours
         if state is None:
@@ -234,8 +233,7 @@ def sync_to_lockfile(locations: Locations, entries: Sequence[LockedStore],
 def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOptions,
                    created: list[StorePaths]) -> None:
     paths = StorePaths(locations.root(entry.scope), entry.name)
-    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
-              "cards sync --lockfile"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync --lockfile"):
         clean_tmp(paths)
         state = read_state(paths)
         if state is not None and state.url != entry.url:
@@ -262,8 +260,7 @@ def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOption
 
 def _pin_locked(locations: Locations, entry: LockedStore, options: SyncOptions) -> SyncResult:
     paths = StorePaths(locations.root(entry.scope), entry.name)
-    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
-              "cards sync --lockfile"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync --lockfile"):
         state = read_state(paths)
         repo = paths.repo()
         old = state.commit if state else None

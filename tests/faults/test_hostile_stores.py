@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -457,3 +458,48 @@ def test_store_add_after_an_add_killed_before_it_recorded_the_store(
     assert refused.stderr == (f"error: {other} already exists and is not a store; move it "
                               "away or choose another name\n")
     assert (other / "notes.txt").read_text() == "mine"
+
+
+# -- symlinked state directories (item 12) ---------------------------------------------------
+
+
+def _tree(path: Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
+
+
+@pytest.mark.parametrize("link", [".assetcards", ".assetcards/locks", ".assetcards/git",
+                                  ".assetcards/staging", ".assetcards/tmp",
+                                  ".assetcards/stores", ".assetcards/index",
+                                  ".assetcards/git/team.git", ".assetcards/staging/team",
+                                  ".assetcards/index/team"])
+def test_symlinked_state_directory_is_refused(link: str, tmp_path: Path,
+                                              locations: Locations) -> None:
+    bare, work = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
+    other, _ = card_upstream(tmp_path, {"b.yaml": card_text("other_b")}, name="up-other")
+    assert cards("store", "add", "team", str(bare)).returncode == 0
+    for sub in ("staging/team", "tmp", "index/team"):
+        (locations.user / ".assetcards" / sub).mkdir(parents=True, exist_ok=True)
+    pin = read_state(StorePaths(locations.user, "team")).commit  # type: ignore[union-attr]
+    commit_files(work, {"cards/c.yaml": card_text("team_c")})
+    push(work)
+    target = tmp_path / "elsewhere"
+    source = locations.user / link
+    shutil.move(source, target)  # what it held, now at the link's target
+    source.symlink_to(target, target_is_directory=True)
+    before = _tree(target)
+    expected = f"{source} is a symbolic link (to {target}); refusing to use it"
+    commands = [["sync", "--no-progress"], ["sync", "team", "--verify", "--no-progress"],
+                ["pin", "team", "HEAD"], ["unpin", "team"], ["store", "remove", "team"]]
+    if "team" not in link:  # a directory every store uses
+        commands.append(["store", "add", "other", str(other)])
+    for args in commands:
+        result = cards(*args)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert expected in result.stdout + result.stderr, (args, result.stdout, result.stderr)
+    listed = cards("list", "--json")  # readers still read, and write nothing there
+    assert "team_a" in listed.stdout, listed.stderr
+    assert _tree(target) == before
+    source.unlink()
+    shutil.move(target, source)
+    assert read_state(StorePaths(locations.user, "team")).commit == pin  # type: ignore[union-attr]
+    assert cards("sync", "--no-progress").returncode == 0
