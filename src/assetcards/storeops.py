@@ -153,8 +153,7 @@ def pin_store(
         cards, problems = commit_problems(store, commit, list_stores(locations))
         if problems:
             raise problems_error(name, commit, problems)
-        new_state = replace(move_pin(store, commit, len(cards.docs)), held=rev)
-        write_state(store.paths, new_state)
+        new_state = move_pin(store, commit, len(cards.docs), held=rev)  # one write: pinned and held
         return Store(store.paths, new_state, locations.cache)
 
 

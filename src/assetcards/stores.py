@@ -473,9 +473,10 @@ def repair_checkout(store: Store, deep: bool = True, content: bool = False) -> s
     return f"restored {' and '.join(repaired)} to the pinned commit" if repaired else ""
 
 
-def move_pin(store: Store, commit: str, cards: int) -> StoreState:
+def move_pin(store: Store, commit: str, cards: int, **changes: Any) -> StoreState:
     """Pin STORE at COMMIT: keep it reachable, put its files and its index in place, then
-    switch the state file in one atomic step. Returns the new state."""
+    switch the state file in one atomic step, with CHANGES to other fields of the state (a
+    `cards pin` holds the store in the same write). Returns the new state."""
     paths, state, repo = store.paths, store.state, store.repo
     keep_commit(repo, commit)
     card_dir = card_dir_at(repo, commit)
@@ -486,7 +487,7 @@ def move_pin(store: Store, commit: str, cards: int) -> StoreState:
         new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
                             cards=cards, synced_at=time.time(), verified_at=time.time(),
                             previous_commit=state.commit if state.commit != commit else
-                            state.previous_commit)
+                            state.previous_commit, **changes)
         write_state(paths, new_state)
     except Exception:
         # The pin did not move: put the old commit's files back so that the checkout (what a

@@ -503,3 +503,46 @@ def test_symlinked_state_directory_is_refused(link: str, tmp_path: Path,
     shutil.move(target, source)
     assert read_state(StorePaths(locations.user, "team")).commit == pin  # type: ignore[union-attr]
     assert cards("sync", "--no-progress").returncode == 0
+
+
+# -- `cards pin` writes the state once (item 14) ----------------------------------------------
+
+
+class _Crash(BaseException):
+    """Stands for the process dying (kill -9, power loss) at that point."""
+
+
+def test_pin_is_one_state_write_so_a_crash_never_leaves_it_pinned_but_not_held(
+        tmp_path: Path, locations: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The process dies at its second write of the state, if there is one: the store must
+    still be held (or not pinned at all), so that the next sync leaves it where it is."""
+    import assetcards.fsutil as fsutil
+    from assetcards.storeops import add_store, pin_store
+    from assetcards.sync import sync_stores
+
+    bare, work = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
+    first = git(work, "rev-parse", "HEAD")
+    commit_files(work, {"cards/b.yaml": card_text("team_b")})
+    push(work)
+    store, _ = add_store(locations, "team", str(bare))
+    writes: list[dict[str, object]] = []
+    real = fsutil.atomic_write_bytes
+
+    def write(path: Path, data: bytes, mode: int = 0o644) -> None:
+        if path == store.paths.state_file:
+            writes.append(json.loads(data))
+            if len(writes) == 2:
+                raise _Crash
+        real(path, data, mode)
+
+    monkeypatch.setattr(fsutil, "atomic_write_bytes", write)
+    try:
+        pin_store(locations, "team", first)
+    except _Crash:
+        pass
+    monkeypatch.setattr(fsutil, "atomic_write_bytes", real)
+    assert [(w["commit"], w["held"]) for w in writes] == [(first, first)]
+    state = read_state(store.paths)
+    assert state is not None and (state.commit, state.held) == (first, first)
+    [result] = sync_stores(locations)
+    assert (result.status, result.new) == ("held", first)
