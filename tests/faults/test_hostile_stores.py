@@ -6,6 +6,7 @@ clear message and the right exit code, never a Python traceback."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
@@ -536,10 +537,8 @@ def test_pin_is_one_state_write_so_a_crash_never_leaves_it_pinned_but_not_held(
         real(path, data, mode)
 
     monkeypatch.setattr(fsutil, "atomic_write_bytes", write)
-    try:
+    with contextlib.suppress(_Crash):
         pin_store(locations, "team", first)
-    except _Crash:
-        pass
     monkeypatch.setattr(fsutil, "atomic_write_bytes", real)
     assert [(w["commit"], w["held"]) for w in writes] == [(first, first)]
     state = read_state(store.paths)
