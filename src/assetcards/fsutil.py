@@ -33,7 +33,17 @@ def is_printable_name(name: str) -> bool:
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write DATA to PATH so that a reader sees the old file or the new one, never half."""
+    """Write DATA to PATH so that a reader sees the old file or the new one, never half. An
+    error (a full disk) names PATH."""
+    try:
+        _atomic_write(path, data, mode)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

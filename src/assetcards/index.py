@@ -19,6 +19,7 @@ own index directory is pruned by the store (its current and previous pins are ke
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -302,7 +303,8 @@ def build_index(name: str, dirs: Sequence[Path], source: CardSource,
             index._files = sorted((p for _, p in parsed), key=lambda p: p.file)
             index._by_blob = {f.key: p for f, p in parsed}
             return index
-        except (OSError, sqlite3.OperationalError) as exc:
-            last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
+        except (OSError, sqlite3.OperationalError) as exc:  # sqlite: "database is full"
+            last_error = exc if isinstance(exc, OSError) else OSError(
+                errno.EIO, str(exc), str(directory / name))
     raise last_error or OSError("no directory to write the index to")
 

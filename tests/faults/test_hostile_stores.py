@@ -13,6 +13,7 @@ import pwd
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -545,3 +546,73 @@ def test_pin_is_one_state_write_so_a_crash_never_leaves_it_pinned_but_not_held(
     assert state is not None and (state.commit, state.held) == (first, first)
     [result] = sync_stores(locations)
     assert (result.status, result.new) == ("held", first)
+
+
+# -- misleading messages (item 15) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rev", ["doesnotexist", "v9.9", "0" * 40, "HEAD~50"])
+def test_show_at_a_revision_no_store_has_names_the_revision(rev: str, tmp_path: Path,
+                                                            locations: Locations) -> None:
+    for name in ("team", "other"):
+        bare, _ = card_upstream(tmp_path, {"a.yaml": card_text(f"{name}_a")}, name=f"up-{name}")
+        assert cards("store", "add", name, str(bare)).returncode == 0
+    result = cards("show", "team_a", "--rev", rev)
+    assert result.returncode == 1
+    assert result.stderr == (f"error: revision {rev!r} names no commit in any git store here "
+                             "(looked in: other, team); use a tag, a branch, a commit id or "
+                             "HEAD~N (see `cards log`)\n")
+    known = cards("show", "nope", "--rev", "HEAD")  # the revision exists: the card does not
+    assert known.returncode == 1 and "nope" in known.stderr and "revision" not in known.stderr
+
+
+def test_show_at_a_revision_without_any_store(locations: Locations) -> None:
+    result = cards("show", "team_a", "--rev", "v1")
+    assert result.returncode == 1
+    assert result.stderr == ("error: revision 'v1': no git store is tracked here, so there is "
+                             "no revision to read; add one with `cards store add`\n")
+
+
+@pytest.fixture
+def small_user_root(locations: Locations) -> Iterator[Path]:
+    """The user root on a 1 MB tmpfs (needs root)."""
+    root = locations.user
+    root.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(root)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?)")
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(root)], capture_output=True)
+
+
+def _fill(directory: Path) -> Path:
+    filler = directory / "filler"
+    with filler.open("wb", buffering=0) as handle, contextlib.suppress(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+    return filler
+
+
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path: Path, locations: Locations,
+                                                       small_user_root: Path) -> None:
+    bare, _ = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
+    assert cards("store", "add", "team", str(bare)).returncode == 0
+    paths = StorePaths(locations.user, "team")
+    pin = read_state(paths).commit  # type: ignore[union-attr]
+    filler = _fill(small_user_root)
+    unpinned = cards("unpin", "team")  # writes the state file, nothing else
+    assert unpinned.returncode == 1
+    assert unpinned.stderr.startswith("error: [Errno 28] No space left on device: ")
+    assert str(paths.state_file) in unpinned.stderr
+    verified = cards("sync", "--offline", "--verify", "--json", "--no-progress")
+    assert verified.returncode == 1
+    [entry] = json.loads(verified.stdout)
+    assert entry["status"] == "failed"
+    assert entry["message"] == (f"cannot write {paths.state_file}: No space left on device; "
+                                "kept the pin")
+    filler.unlink()
+    assert read_state(paths).commit == pin  # type: ignore[union-attr]
+    assert cards("sync", "--offline", "--verify", "--no-progress").returncode == 0
