@@ -30,8 +30,11 @@ def _scope(system: bool, user: bool) -> str:
 MAX_LOCK_TIMEOUT = 86400.0
 
 
-def seconds(ctx: click.Context, param: click.Parameter, value: Any) -> float:
-    """A number of seconds from 0 to MAX_LOCK_TIMEOUT: not NaN, not infinite, not negative."""
+def seconds(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
+    """A number of seconds from 0 to MAX_LOCK_TIMEOUT: not NaN, not infinite, not negative
+    (None when the option has no default and is not given)."""
+    if value is None:
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):
