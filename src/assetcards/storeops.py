@@ -78,6 +78,7 @@ def add_store(
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
            scope: str, progress: Notify) -> StoreState:
     shutil.rmtree(paths.git_dir, ignore_errors=True)  # a killed add's leftovers
+    clean_tmp(paths)
     repo = init_store_repo(paths.git_dir)
     try:
         ref = ref or default_ref(repo, url)
@@ -131,6 +132,9 @@ def remove_store(
         store.paths.state_file.unlink()
         shutil.rmtree(store.paths.checkout, ignore_errors=True)
         shutil.rmtree(store.paths.git_dir, ignore_errors=True)
+        clean_tmp(store.paths)  # staging trees hold YAML a fairseq2 walking the root would read
+        shutil.rmtree(store.paths.staging_dir, ignore_errors=True)
+        shutil.rmtree(store.paths.state_dir / "index" / store.name, ignore_errors=True)
         return store
 
 

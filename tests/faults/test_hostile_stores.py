@@ -616,3 +616,19 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path: Path, locations
     filler.unlink()
     assert read_state(paths).commit == pin  # type: ignore[union-attr]
     assert cards("sync", "--offline", "--verify", "--no-progress").returncode == 0
+
+
+def test_store_remove_leaves_no_yaml_of_the_store_under_the_root(
+        tmp_path: Path, locations: Locations) -> None:
+    """A fairseq2 walking the root reads every YAML file, hidden directories included: once a
+    store is removed, none of its files (staging trees a killed sync left, from this version
+    or an earlier one) stays behind."""
+    bare, _ = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
+    assert cards("store", "add", "team", str(bare)).returncode == 0
+    state = locations.user / ".assetcards"
+    for leftover in (state / "staging" / "team" / "1-2", state / "tmp" / "team-1-2"):
+        (leftover / "cards").mkdir(parents=True)
+        (leftover / "cards" / "a.yaml").write_text(card_text("team_a"))
+    assert cards("store", "remove", "team").returncode == 0
+    assert sorted(locations.user.rglob("*.y*ml")) == []
+    assert not (state / "index" / "team").exists()
