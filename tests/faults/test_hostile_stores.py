@@ -17,10 +17,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from assetcards.errors import AssetMetadataError
+from assetcards.fsutil import is_printable_name
+from assetcards.git import Repo
+from assetcards.index import build_index
 from assetcards.locations import Locations
+from assetcards.manifest import parse_manifest
+from assetcards.sources import DirectorySource, TreeSource
 from assetcards.stores import StorePaths, read_state
-from tests.faults.helpers import cards, report
+from tests.faults.helpers import SOAK, cards, report
 from tests.gitutil import commit_files, git, make_repo, push
 from tests.storeutil import CARDS, card_text, card_upstream, model
 
@@ -632,3 +640,76 @@ def test_store_remove_leaves_no_yaml_of_the_store_under_the_root(
     assert cards("store", "remove", "team").returncode == 0
     assert sorted(locations.user.rglob("*.y*ml")) == []
     assert not (state / "index" / "team").exists()
+
+
+# -- fuzzing file names and manifest values (the "everywhere" part of issue 13) ---------------
+
+NAME_EXAMPLES = 400 if SOAK else 40
+# A file name: any bytes but '/' and NUL, ending in .yaml so that it is read as a card.
+file_names = st.binary(min_size=1, max_size=40).map(
+    lambda b: b.replace(b"/", b"_").replace(b"\0", b"_").lstrip(b".") + b".yaml")
+
+
+def _check_listing(source: TreeSource | DirectorySource, index_dir: Path,
+                   names: list[bytes]) -> None:
+    files = source.list_files()
+    assert len(files) == len(set(names))
+    for f in files:
+        f.path.encode("utf-8")  # printable text: never a surrogate
+    parsed = source.parse()
+    for f, p in zip(sorted(files), sorted(parsed, key=lambda p: p.file), strict=True):
+        bad = [q for q in p.problems if q.code == "bad-file-name"]
+        assert bool(bad) == (not is_printable_name(f.path)), (f.path, p.problems)
+        assert bool(p.cards) == (not bad)
+    index = build_index("fuzz.sqlite", [index_dir], source)
+    assert sorted(index.names()) == sorted({d.name for p in parsed for d in p.cards})
+    index.close()
+
+
+@settings(max_examples=NAME_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(file_names, min_size=1, max_size=4, unique=True))
+def test_any_file_name_in_a_commit_is_a_card_or_a_problem(names: list[bytes],
+                                                          tmp_path: Path) -> None:
+    """Through git (names in a tree, made with `git mktree`), then parsing and the index."""
+    repo_dir = tmp_path / f"fuzz-{os.getpid()}-{time.monotonic_ns()}.git"
+    repo = Repo.init_bare(repo_dir)
+    entries = b""
+    for i, name in enumerate(names):
+        blob = subprocess.run(["git", "-C", str(repo_dir), "hash-object", "-w", "--stdin"],
+                              input=f"name: card_{i}\n".encode(), capture_output=True,
+                              check=True).stdout.strip()
+        entries += b"100644 blob " + blob + b"\t" + name + b"\0"
+    tree = subprocess.run(["git", "-C", str(repo_dir), "mktree", "-z"], input=entries,
+                          capture_output=True, check=True).stdout.decode().strip()
+    commit = subprocess.run(["git", "-C", str(repo_dir), "commit-tree", tree, "-m", "fuzz"],
+                            capture_output=True, check=True, text=True).stdout.strip()
+    _check_listing(TreeSource(repo, commit), repo_dir / "index", names)
+    shutil.rmtree(repo_dir)
+
+
+@settings(max_examples=NAME_EXAMPLES, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(file_names, min_size=1, max_size=4, unique=True))
+def test_any_loose_file_name_is_a_card_or_a_problem(names: list[bytes], tmp_path: Path) -> None:
+    root = tmp_path / f"loose-{os.getpid()}-{time.monotonic_ns()}"
+    root.mkdir()
+    for i, name in enumerate(names):
+        with open(os.fsencode(str(root)) + b"/" + name, "wb") as handle:
+            handle.write(f"name: card_{i}\n".encode())
+    _check_listing(DirectorySource(root), tmp_path / f"{root.name}.index", names)
+    shutil.rmtree(root)
+
+
+@settings(max_examples=200 if not SOAK else 2000, deadline=None)
+@given(value=st.text(max_size=30), key=st.sampled_from(["cards", "against"]))
+def test_any_manifest_value_is_read_or_refused(value: str, key: str) -> None:
+    text = json.dumps(value)  # a TOML basic string but for non-BMP escapes: refused then
+    toml = f"[store]\n{key} = {text if key == 'cards' else '[' + text + ']'}\n"
+    try:
+        manifest = parse_manifest(toml.encode())
+    except AssetMetadataError as exc:
+        assert all(p.file == "assetcards.toml" and p.line >= 1 for p in exc.problems)
+        return
+    for part in [manifest.card_dir_for(False), *manifest.against]:
+        assert not any(ord(c) < 32 or ord(c) == 127 for c in part)
