@@ -233,6 +233,37 @@ def test_many_stores_sync_in_parallel(tmp_path: Path, locations: Locations) -> N
     assert len(_names(locations)) == 12
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_an_unexpected_error_fails_one_store_and_no_other(
+        jobs: int, tmp_path: Path, locations: Locations,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever goes wrong inside one store's sync (here: a bug, stood in for by an exception
+    nobody expects) is that store's `failed` status, with a message; the others sync."""
+    import assetcards.sync as sync_module
+
+    tips = {}
+    for name in ("a", "b", "c"):
+        bare, work = card_upstream(tmp_path, {"a.yaml": model(f"{name}_one")}, name=f"up-{name}")
+        add_store(locations, name, str(bare))
+        tips[name] = commit_files(work, {"cards/b.yaml": model(f"{name}_two")})
+        push(work)
+    real_update = sync_module._update
+
+    def update(store, tip, others, result):  # type: ignore[no-untyped-def]
+        if store.name == "b":
+            raise RuntimeError("boom")
+        return real_update(store, tip, others, result)
+
+    monkeypatch.setattr(sync_module, "_update", update)
+    pin_b = get_store(locations, "b").state.commit
+    results = sync_stores(locations, options=SyncOptions(jobs=jobs))
+    assert [(r.store, r.status) for r in results] == [("a", "updated"), ("b", "failed"),
+                                                      ("c", "updated")]
+    assert results[1].message == "unexpected error (RuntimeError: boom); kept the pin"
+    assert results[1].old == results[1].new == pin_b == get_store(locations, "b").state.commit
+    assert [results[0].new, results[2].new] == [tips["a"], tips["c"]]
+
+
 def test_kill_during_sync_leaves_store_readable_and_next_sync_completes(
         tmp_path: Path, locations: Locations) -> None:
     many = {f"c{i}.yaml": model(f"card{i}") for i in range(300)}
@@ -256,8 +287,8 @@ def test_kill_during_sync_leaves_store_readable_and_next_sync_completes(
     assert result.ok
     final = get_store(locations, "team")
     assert final.state.commit == new and checkout_commit(final.paths) == new
-    leftovers = list((locations.user / ".assetcards" / "tmp").iterdir())
-    assert leftovers == []
+    assert list(final.paths.staging_dir.iterdir()) == []
+    assert not final.paths.legacy_tmp_dir.exists()
 
 
 def test_hand_edited_checkout_is_restored_by_sync(tmp_path: Path, locations: Locations) -> None:

@@ -1,9 +1,13 @@
 """A store's checkout: the card files of its pinned commit, written where fairseq2 reads.
 
 Only card files (and other non-YAML files of the card directory) are written, never a symlink,
-a hidden path or a path leaving the directory; the new tree is built aside and swapped in one
-step. A marker beside the files records the commit and every file's size and modification
-time, so that a hand edit, a deleted or an added file shows and sync can rewrite the tree.
+a hidden path or a path leaving the directory; the new tree is built aside, in the store's own
+staging directory, checked against the commit's tree, and swapped in one step. A marker beside
+the files records the commit and every file's size and modification time, so that a hand
+edit, a deleted or an added file shows and sync can rewrite the tree. What the checkout must
+hold comes from the commit's tree, never from what was written: a file lost while writing is
+an error, and a deep check compares the files on disk with the tree (their content, when
+asked: `cards sync --verify`).
 """
 
 from __future__ import annotations
@@ -16,13 +20,26 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fsutil import replace_dir
-from .git import Repo, is_oid
+from .errors import StoreError
+from .fsutil import is_printable_name, replace_dir
+from .git import Repo, TreeEntry, blob_id, is_oid
 from .parse import is_card_path
 from .sources import STORE_MARKER
 
 if TYPE_CHECKING:
     from .stores import StorePaths
+
+
+def is_own_checkout(paths: StorePaths) -> bool:
+    """Whether the store's checkout directory is one we wrote for this store (its marker names
+    the store), and not a symlink or someone's directory."""
+    if paths.checkout.is_symlink() or not paths.checkout.is_dir():
+        return False
+    try:
+        info = json.loads((paths.checkout / STORE_MARKER).read_text())
+        return isinstance(info, dict) and info.get("store") == paths.name
+    except (OSError, ValueError):
+        return False
 
 
 def checkout_commit(paths: StorePaths) -> str | None:
@@ -35,25 +52,18 @@ def checkout_commit(paths: StorePaths) -> str | None:
         return None
 
 
-def checkout_store(paths: StorePaths) -> str | None:
-    """The store name the checkout's marker records (None if there is no readable marker or
-    the checkout is a symlink): the checkout is ours only when this is the store's name."""
-    if paths.checkout.is_symlink():
-        return None
-    try:
-        name = json.loads((paths.checkout / STORE_MARKER).read_text()).get("store")
-        return name if isinstance(name, str) else None
-    except (OSError, ValueError, AttributeError):
-        return None
+def checkout_entries(repo: Repo, commit: str, card_dir: str) -> list[TreeEntry]:
+    """The files of COMMIT a checkout holds (see _materializable), from the commit's tree."""
+    return [e for e in repo.ls_tree(commit, card_dir) if _materializable(e.mode, e.path)]
 
 
 def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> None:
     """Write the card files of COMMIT (and nothing else) to the store's checkout, atomically."""
-    paths.tmp_dir.mkdir(parents=True, exist_ok=True)
-    staging = paths.tmp_dir / f"{paths.name}-{os.getpid()}-{time.monotonic_ns()}"
+    paths.staging_dir.mkdir(parents=True, exist_ok=True)
+    staging = paths.staging_dir / f"{os.getpid()}-{time.monotonic_ns()}"
     staging.mkdir()
     try:
-        entries = [e for e in repo.ls_tree(commit, card_dir) if _materializable(e.mode, e.path)]
+        entries = checkout_entries(repo, commit, card_dir)
         by_oid: dict[str, list[str]] = {}
         for entry in entries:
             by_oid.setdefault(entry.oid, []).append(entry.path)
@@ -61,8 +71,10 @@ def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> No
             for rel in by_oid[oid]:
                 _write_file(staging / rel, data)
         stamp = time.time_ns()
+        files = _signature(staging)
+        _check_written(paths, files, entries)
         marker = {"store": paths.name, "commit": commit, "card_dir": card_dir, "root": stamp,
-                  "dirs": _dir_signature(staging), "files": _signature(staging)}
+                  "dirs": _dir_signature(staging), "files": files}
         _write_file(staging / STORE_MARKER, (json.dumps(marker) + "\n").encode())
         replace_dir(staging, paths.checkout)
         # The top directory's time is the one the marker records: a file added to or removed
@@ -71,6 +83,26 @@ def materialize(paths: StorePaths, repo: Repo, commit: str, card_dir: str) -> No
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _check_written(paths: StorePaths, files: dict[str, list[int]],
+                   entries: list[TreeEntry]) -> None:
+    """Raise StoreError unless the files written are exactly the tree's ENTRIES, each of its
+    size (another process removing the staging tree would otherwise go unseen)."""
+    wrong = _differences(files, entries)
+    if wrong:
+        raise StoreError(
+            f"store {paths.name}: the new checkout lost or changed {len(wrong)} file(s) while "
+            f"being written (first: {wrong[0]}); another process may have removed them. "
+            "Nothing was replaced; sync again")
+
+
+def _differences(files: dict[str, list[int]], entries: list[TreeEntry]) -> list[str]:
+    """The paths where FILES ({path: [size, mtime]}) and the tree's ENTRIES disagree."""
+    wanted = {e.path: e.size for e in entries}
+    wrong = sorted(set(files) ^ set(wanted))
+    wrong += sorted(p for p, size in wanted.items() if p in files and files[p][0] != size)
+    return wrong
 
 
 def _write_file(target: Path, data: bytes) -> None:
@@ -85,8 +117,9 @@ def _write_file(target: Path, data: bytes) -> None:
 
 
 def _materializable(mode: str, path: str) -> bool:
-    """Regular files only; no hidden, '..' or absolute paths; YAML only when it is a card."""
-    if mode not in ("100644", "100755") or path.startswith("/"):
+    """Regular files only; no hidden, '..' or absolute paths, no name that is not plain text
+    (see fsutil.printable_name); YAML only when it is a card."""
+    if mode not in ("100644", "100755") or path.startswith("/") or not is_printable_name(path):
         return False
     parts = path.split("/")
     if any(p in ("", ".", "..") or p.startswith(".") for p in parts):
@@ -123,11 +156,13 @@ def _dir_signature(directory: Path) -> dict[str, int]:
     return dirs
 
 
-def checkout_is_intact(paths: StorePaths, commit: str, deep: bool = True) -> bool:
+def checkout_is_intact(paths: StorePaths, commit: str, deep: bool = True,
+                       entries: list[TreeEntry] | None = None, content: bool = False) -> bool:
     """Whether the checkout holds COMMIT's files as they were written: the marker names the
     commit, and no directory changed (no file added, removed or renamed). DEEP also compares
-    every file's size and modification time, which finds a file edited in place but costs a
-    `stat` per file."""
+    every file's size and modification time with the marker (a `stat` per file) and, given
+    the commit's tree ENTRIES (see checkout_entries), the files on disk with the tree: the
+    same paths and sizes, and with CONTENT the same bytes (each file read and hashed)."""
     try:
         info = json.loads((paths.checkout / STORE_MARKER).read_text())
         if info.get("commit") != commit:
@@ -136,6 +171,23 @@ def checkout_is_intact(paths: StorePaths, commit: str, deep: bool = True) -> boo
             return False
         if info.get("dirs") != _dir_signature(paths.checkout):
             return False
-        return not deep or info.get("files") == _signature(paths.checkout)
+        if not deep:
+            return True
+        files = _signature(paths.checkout)
+        if info.get("files") != files:
+            return False
+        if entries is not None and _differences(files, entries):
+            return False
+        return not content or entries is None or _same_content(paths.checkout, entries)
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def _same_content(directory: Path, entries: list[TreeEntry]) -> bool:
+    """Whether every file of ENTRIES under DIRECTORY holds the blob the tree names."""
+    for entry in entries:
+        with open(directory / entry.path, "rb") as handle:
+            data = handle.read(entry.size + 1)
+        if blob_id(data, len(entry.oid)) != entry.oid:
+            return False
+    return True

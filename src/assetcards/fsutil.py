@@ -1,21 +1,49 @@
-"""Atomic file writes and directory swaps."""
+"""Atomic file writes and directory swaps; file names as printable text."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
+def printable_name(raw: bytes | str) -> str:
+    """A file name (bytes, or a str holding undecodable bytes as surrogate escapes, as os.walk
+    gives) as text that can be printed, stored and compared everywhere: bytes that are not
+    UTF-8 and control characters are written as \\xNN. A clean name comes back unchanged; one
+    that needed escapes holds a backslash (see is_printable_name)."""
+    data = os.fsencode(raw) if isinstance(raw, str) else raw
+    text = data.decode("utf-8", "backslashreplace")
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def is_printable_name(name: str) -> bool:
+    """Whether NAME came through printable_name unchanged and holds no backslash (which would
+    make an escaped name and a real one look alike)."""
+    return "\\" not in name and not _CONTROL_RE.search(name)
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
-    """Write DATA to PATH so that a reader sees the old file or the new one, never half."""
+    """Write DATA to PATH so that a reader sees the old file or the new one, never half. An
+    error (a full disk) names PATH."""
+    try:
+        _atomic_write(path, data, mode)
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

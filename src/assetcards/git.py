@@ -2,14 +2,22 @@
 
 Every call strips the repository variables a git hook exports (``GIT_DIR``, ``GIT_INDEX_FILE``,
 ``GIT_WORK_TREE``, ...), never prompts for credentials, refuses the ``ext``/``fd`` transports,
-trusts the one repository it works on (so a root-owned system store can be read by any user),
 and is bounded by a timeout. Output parsers are small pure functions.
+
+Git refuses to work in a repository another user owns ("dubious ownership"): that user's
+configuration (``core.fsmonitor``, ``core.sshCommand``, ...) would run commands as us. That guard
+is lifted only for our own store repositories, ROOT/.assetcards/git/NAME.git (so a root-owned
+system store can be read by any user); anywhere else it stands, and its refusal becomes an
+UntrustedRepoError that says what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import math
 import os
+import pwd
 import re
 import signal
 import subprocess
@@ -20,9 +28,13 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from .errors import GitError, UnsafeInputError
+from .fsutil import printable_name
+from .locations import STATE_DIR
 
 LOCAL_TIMEOUT = 120.0
-NETWORK_TIMEOUT = float(os.environ.get("ASSETCARDS_GIT_TIMEOUT", "60"))
+NETWORK_TIMEOUT_DEFAULT = 60.0
+NETWORK_TIMEOUT_RANGE = (1.0, 86400.0)
+NETWORK_TIMEOUT_VAR = "ASSETCARDS_GIT_TIMEOUT"
 _NULL_OID = "0" * 40
 _OID_RE = re.compile(r"[0-9a-f]{40}")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
@@ -37,6 +49,38 @@ _REPO_ENV = (
     "GIT_QUARANTINE_PATH", "GIT_CEILING_DIRECTORIES", "GIT_CONFIG", "GIT_CONFIG_PARAMETERS",
     "GIT_CONFIG_COUNT", "GIT_EXEC_PATH",
 )
+
+
+class UntrustedRepoError(GitError):
+    """Git refused a repository another user owns (its configuration could run commands)."""
+
+
+def network_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """The bound of every network call, in seconds: ASSETCARDS_GIT_TIMEOUT, default 60. A value
+    that is not a number in the accepted range raises UnsafeInputError naming the variable."""
+    text = (os.environ if environ is None else environ).get(NETWORK_TIMEOUT_VAR, "").strip()
+    if not text:
+        return NETWORK_TIMEOUT_DEFAULT
+    low, high = NETWORK_TIMEOUT_RANGE
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not low <= value <= high:  # NaN fails every comparison
+        raise UnsafeInputError(
+            f"{NETWORK_TIMEOUT_VAR}={text!r} is not a valid timeout: use a number of seconds "
+            f"from {low:g} to {high:g} (or unset it for the default, {NETWORK_TIMEOUT_DEFAULT:g})")
+    return value
+
+
+def is_store_repo_path(path: Path) -> bool:
+    """Whether PATH is ROOT/.assetcards/git/NAME.git with no symbolic link below ROOT: the only
+    repositories trusted whoever owns them."""
+    parts = (path, path.parent, path.parent.parent)
+    if not (path.name.endswith(".git") and path.parent.name == "git"
+            and path.parent.parent.name == STATE_DIR):
+        return False
+    return not any(os.path.islink(p) for p in parts)
 
 
 def no_git_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -102,6 +146,14 @@ def is_oid(text: str) -> bool:
     return bool(_OID_RE.fullmatch(text))
 
 
+def blob_id(data: bytes, length: int = 40) -> str:
+    """The id git gives a blob holding DATA (SHA-1, or SHA-256 for a 64-digit LENGTH)."""
+    digest = hashlib.sha256() if length == 64 else hashlib.sha1()  # noqa: S324 - git's ids
+    digest.update(b"blob %d\0" % len(data))
+    digest.update(data)
+    return digest.hexdigest()
+
+
 class TreeEntry(NamedTuple):  # a tuple: a tree lists thousands, built fast
     mode: str
     kind: str
@@ -122,20 +174,33 @@ class CommitInfo:
 class Repo:
     """A git repository on disk (bare or with a work tree)."""
 
-    def __init__(self, path: Path | str, hook_env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, path: Path | str, hook_env: Mapping[str, str] | None = None, *,
+                 store: bool = False) -> None:
         """HOOK_ENV: variables a hook running in THIS repository must keep (GIT_INDEX_FILE of a
         pre-commit hook, the object quarantine of a pre-receive hook); added back to every git
-        call on this repository only, after the inherited ones are stripped."""
+        call on this repository only, after the inherited ones are stripped. STORE: this is one
+        of our store repositories, trusted whoever owns it if its path is one (see
+        is_store_repo_path); any other repository owned by another user is refused by git."""
         self.path = Path(path)
         self.hook_env = dict(hook_env or {})
+        self.store = store
+        self._trusted: bool | None = None
 
     def __repr__(self) -> str:
         return f"Repo({str(self.path)!r})"
 
+    def _trust_args(self) -> list[str]:
+        if self._trusted is None:
+            self._trusted = self.store and is_store_repo_path(self.path)
+        if not self._trusted:
+            return []
+        paths = dict.fromkeys([str(self.path), os.path.realpath(self.path)])
+        return [arg for p in paths for arg in ("-c", f"safe.directory={p}")]
+
     def _base_args(self) -> list[str]:
         return [
             "git",
-            "-c", f"safe.directory={self.path}",
+            *self._trust_args(),
             "-c", "protocol.ext.allow=never",
             "-c", "protocol.fd.allow=never",
             "-c", "core.askPass=true",
@@ -154,6 +219,8 @@ class Repo:
         check: bool = True,
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
+        if any("\0" in arg for arg in args):
+            raise UnsafeInputError(f"git {args[0]}: an argument contains a NUL character")
         cmd = self._base_args() + list(args)
         proc = subprocess.Popen(
             cmd,
@@ -175,10 +242,19 @@ class Repo:
             _kill_group(proc)
             raise
         result = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-        if check and proc.returncode != 0:
-            raise GitError(f"git {args[0]} failed in {self.path}: {_last_lines(err)}"
-                           + _signal_hint(err))
+        if proc.returncode != 0 and (check or _DUBIOUS in err):
+            raise self._failure(args[0], err)
         return result
+
+    def _failure(self, command: str, err: bytes) -> GitError:
+        if _DUBIOUS in err:
+            return UntrustedRepoError(
+                f"git refuses to work in {self.path}: the repository belongs to "
+                f"{_owner(self.path)}, not to you, and its configuration could run commands as "
+                "you. Run this as its owner; or, if you trust that user, mark it safe with "
+                f"`git config --global --add safe.directory {self.path}`")
+        return GitError(f"git {command} failed in {self.path}: {_last_lines(err)}"
+                        + _signal_hint(err))
 
     def out(self, *args: str, timeout: float = LOCAL_TIMEOUT) -> str:
         return self.run(*args, timeout=timeout).stdout.decode("utf-8", "replace").strip()
@@ -186,9 +262,9 @@ class Repo:
     # -- repository setup ---------------------------------------------------------------------
 
     @classmethod
-    def init_bare(cls, path: Path) -> Repo:
+    def init_bare(cls, path: Path, store: bool = False) -> Repo:
         path.mkdir(parents=True, exist_ok=True)
-        repo = cls(path)
+        repo = cls(path, store=store)
         repo.run("init", "--quiet", "--bare")
         return repo
 
@@ -272,7 +348,7 @@ class Repo:
         for i in range(0, len(parts) - 1, 2):
             meta = parts[i].split()  # ":old_mode new_mode old_oid new_oid status"
             if len(meta) >= 4:
-                changes.append((meta[2], parts[i + 1]))
+                changes.append((meta[2], _path_text(parts[i + 1])))
         return changes
 
     def read_blobs(self, oids: Iterable[str],
@@ -334,9 +410,7 @@ class Repo:
                 return
             if expired.is_set():
                 raise GitError(f"git cat-file in {self.path} did not finish within {timeout:g} s")
-            message = b"".join(err)
-            raise GitError(f"git cat-file failed in {self.path}: {_last_lines(message)}"
-                           + _signal_hint(message))
+            raise self._failure("cat-file", b"".join(err))
         finally:  # also when the caller stops early or fails: git must not outlive us
             timer.cancel()
             if proc.poll() is None:
@@ -356,8 +430,9 @@ class Repo:
 
     # -- network ------------------------------------------------------------------------------
 
-    def fetch(self, url: str, refspecs: Sequence[str], timeout: float = NETWORK_TIMEOUT) -> None:
+    def fetch(self, url: str, refspecs: Sequence[str], timeout: float | None = None) -> None:
         check_url(url)
+        timeout = network_timeout() if timeout is None else timeout
         self.run("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--force",
                  "--no-recurse-submodules", "--end-of-options", url, *refspecs, timeout=timeout)
 
@@ -372,6 +447,23 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+_DUBIOUS = b"detected dubious ownership"
+
+
+def _owner(path: Path) -> str:
+    """"user NAME (uid N)" owning PATH (or its .git), as git checks it."""
+    for candidate in (path / ".git", path):
+        try:
+            uid = candidate.stat().st_uid
+        except OSError:
+            continue
+        try:
+            return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+        except KeyError:
+            return f"uid {uid}"
+    return "another user"
 
 
 def _signal_hint(err: bytes) -> str:
@@ -415,6 +507,13 @@ def parse_commit_info(text: str) -> CommitInfo:
     return CommitInfo(oid, tree, author, date, subject)
 
 
+def _path_text(path: str) -> str:
+    """A path from git (decoded with surrogate escapes) as printable text: bytes that are not
+    UTF-8 and control characters escaped (see fsutil.printable_name). Objects are read by id,
+    so the name is only a label: one that needed escapes is reported, never read as a card."""
+    return path if path.isprintable() else printable_name(path)
+
+
 def parse_ls_tree(data: bytes) -> list[TreeEntry]:
     entries = []
     for record in data.decode("utf-8", "surrogateescape").split("\0"):
@@ -422,7 +521,8 @@ def parse_ls_tree(data: bytes) -> list[TreeEntry]:
             continue
         meta, _, path = record.partition("\t")
         mode, kind, oid, size = meta.split()
-        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0,
+                                 _path_text(path)))
     return entries
 
 
@@ -434,7 +534,7 @@ def parse_ls_files(data: bytes) -> list[TreeEntry]:
         meta, _, path = record.partition("\t")
         mode, oid, stage = meta.split()
         if stage == "0":
-            entries.append(TreeEntry(mode, "blob", oid, -1, path))
+            entries.append(TreeEntry(mode, "blob", oid, -1, _path_text(path)))
     return entries
 
 

@@ -19,6 +19,7 @@ own index directory is pruned by the store (its current and previous pins are ke
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -53,14 +54,14 @@ def listing_index_name(label: str, files: Sequence[SourceFile]) -> str:
     """The index name of a directory's cards: its files' paths and content keys (size and
     modification time) decide it, so an edited, added or removed file names a new index. The
     name starts with a digest of the directory alone, so its earlier listings can be found."""
-    digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode())
+    digest = hashlib.sha256(f"{_version_tag()}\0{label}".encode("utf-8", "surrogateescape"))
     for f in files:
-        digest.update(f"\0{f.path}\0{f.key}".encode())
+        digest.update(f"\0{f.path}\0{f.key}".encode("utf-8", "surrogateescape"))
     return f"{_listing_prefix(label)}{digest.hexdigest()[:40]}.sqlite"
 
 
 def _listing_prefix(label: str) -> str:
-    return f"dir-{hashlib.sha256(label.encode()).hexdigest()[:12]}-"
+    return f"dir-{hashlib.sha256(label.encode('utf-8', 'surrogateescape')).hexdigest()[:12]}-"
 
 
 def _refuse(value: object) -> object:
@@ -302,7 +303,8 @@ def build_index(name: str, dirs: Sequence[Path], source: CardSource,
             index._files = sorted((p for _, p in parsed), key=lambda p: p.file)
             index._by_blob = {f.key: p for f, p in parsed}
             return index
-        except (OSError, sqlite3.OperationalError) as exc:
-            last_error = exc if isinstance(exc, OSError) else OSError(str(exc))
+        except (OSError, sqlite3.OperationalError) as exc:  # sqlite: "database is full"
+            last_error = exc if isinstance(exc, OSError) else OSError(
+                errno.EIO, str(exc), str(directory / name))
     raise last_error or OSError("no directory to write the index to")
 

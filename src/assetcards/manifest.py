@@ -14,6 +14,7 @@ TOML, not YAML, so that the only YAML files in a store are cards (fairseq2 reads
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,18 @@ class Manifest:
         return "cards" if has_cards_dir else ""
 
 
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _key_line(text: str, key: str) -> int:
+    """The line where KEY is first given (`KEY =` or `"KEY" =`), or 1."""
+    pattern = re.compile(rf"""^\s*(?:store\.)?["']?{re.escape(key)}["']?\s*=""")
+    for number, line in enumerate(text.splitlines(), 1):
+        if pattern.match(line):
+            return number
+    return 1
+
+
 def parse_manifest(data: bytes, file: str = MANIFEST_NAME) -> Manifest:
     """Parse a manifest; a malformed one raises AssetMetadataError naming file and key."""
 
@@ -54,7 +67,8 @@ def parse_manifest(data: bytes, file: str = MANIFEST_NAME) -> Manifest:
     else:  # pragma: no cover
         import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
-        doc = tomllib.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
+        doc = tomllib.loads(text)
     except UnicodeDecodeError:
         raise fail("manifest is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -65,11 +79,14 @@ def parse_manifest(data: bytes, file: str = MANIFEST_NAME) -> Manifest:
         raise fail("[store] must be a table")
     cards_dir = store.get("cards")
     if cards_dir is not None and (not isinstance(cards_dir, str) or ".." in cards_dir.split("/")
-                                  or cards_dir.startswith("/")):
-        raise fail("store.cards must be a relative directory inside the repository")
+                                  or cards_dir.startswith("/") or _CONTROL_RE.search(cards_dir)):
+        raise fail("store.cards must be a relative directory inside the repository, without "
+                   "control characters", _key_line(text, "cards"))
     against = store.get("against", [])
-    if not isinstance(against, list) or not all(isinstance(a, str) for a in against):
-        raise fail("store.against must be a list of URLs or store names")
+    if not isinstance(against, list) or not all(isinstance(a, str) and not _CONTROL_RE.search(a)
+                                                for a in against):
+        raise fail("store.against must be a list of URLs or store names, without control "
+                   "characters", _key_line(text, "against"))
     rules: dict[str, KindRules] = {}
     raw_rules = doc.get("rules", {})
     if not isinstance(raw_rules, dict):

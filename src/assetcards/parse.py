@@ -202,8 +202,12 @@ def _card_from_node(
         _reset(loader)
         return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
                               code="too-deep")]
+    if not isinstance(value, dict):  # a mapping node tagged !!set builds a set
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        return None, [Problem(file, line, col, message=f"document is tagged {tag}, not a mapping "
+                              "(a card is a mapping of fields)", code="not-mapping")]
     key_lines, problems = _key_lines(node, value, string_keys, file, line, col)
-    name = value.get("name")
+    name: Any = value.get("name")
     if "name" not in value:
         problems.append(Problem(file, line, col, message="card has no 'name' field",
                                 key="name", code="no-name"))

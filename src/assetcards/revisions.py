@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from . import lockfile
-from .errors import AssetError
+from .errors import AssetError, AssetNotFoundError, UnsafeInputError
 from .gitprovider import GitAssetMetadataProvider
 from .locations import Locations
 from .providers import AssetMetadataProvider
@@ -27,11 +27,28 @@ def providers_at(providers: Sequence[AssetMetadataProvider],
         try:
             commit = resolve_rev(Store(provider.paths, state).repo, state.url, revision,
                                  offline=True)
+        except UnsafeInputError:
+            raise
         except AssetError:
             continue
         bound.append(GitAssetMetadataProvider(provider.paths, provider.scope, commit,
                                                provider.cache_dir))
     return bound
+
+
+def check_revision_found(revision: str, bound: Sequence[AssetMetadataProvider],
+                         providers: Sequence[AssetMetadataProvider]) -> None:
+    """Raise AssetNotFoundError when REVISION resolved in none of the git stores among
+    PROVIDERS (BOUND: the providers at REVISION), naming the stores looked in."""
+    if bound:
+        return
+    stores = sorted({p.paths.name for p in providers if isinstance(p, GitAssetMetadataProvider)})
+    if not stores:
+        raise AssetNotFoundError(f"revision {revision!r}: no git store is tracked here, so there "
+                                 "is no revision to read; add one with `cards store add`")
+    raise AssetNotFoundError(f"revision {revision!r} names no commit in any git store here "
+                             f"(looked in: {', '.join(stores)}); use a tag, a branch, a commit "
+                             "id or HEAD~N (see `cards log`)")
 
 
 def lockfile_providers(path: Path, locations: Locations) -> tuple[

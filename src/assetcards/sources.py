@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import Problem
+from .fsutil import is_printable_name, printable_name
 from .git import Repo, TreeEntry
 from .parse import MAX_FILE_BYTES, ParsedFile, is_card_path, parse_file
 
@@ -51,13 +52,29 @@ class CardSource(ABC):
         return parse_files(self, self.list_files())
 
 
+def file_name_problem(path: str) -> Problem | None:
+    """What is wrong with the name of the card file PATH, as listed (see
+    fsutil.printable_name): bytes that are not UTF-8, control characters or a backslash. Such
+    a name cannot be printed, stored or read back the same everywhere: the file is never read
+    as a card."""
+    if is_printable_name(path):
+        return None
+    return Problem(path, 1, 1, message="file name holds bytes that are not UTF-8, control "
+                   "characters or a backslash (shown escaped as \\xNN); rename the file",
+                   code="bad-file-name")
+
+
 def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
-    """Parse files in order; one too large to read is reported without reading it."""
-    readable = [f for f in files if f.size <= MAX_FILE_BYTES]  # size -1: unknown, read it
+    """Parse files in order; one too large to read, or whose name is not plain text, is
+    reported without reading it."""
+    bad_names = {f.path: p for f in files if (p := file_name_problem(f.path)) is not None}
+    readable = [f for f in files if f.size <= MAX_FILE_BYTES and f.path not in bad_names]
     parsed = {f.path: parse_file(data, f.path) for f, data in source.read(readable)}
     results = []
     for f in files:
-        if f.path in parsed:
+        if f.path in bad_names:
+            results.append(ParsedFile(f.path, problems=[bad_names[f.path]]))
+        elif f.path in parsed:
             results.append(parsed[f.path])
         elif f.size > MAX_FILE_BYTES:
             message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
@@ -103,7 +120,7 @@ class DirectorySource(CardSource):
             dirnames[:] = keep
             for name in sorted(filenames):
                 full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, self.root).replace(os.sep, "/")
+                rel = printable_name(os.path.relpath(full, self.root).replace(os.sep, "/"))
                 if not is_card_path(rel):
                     continue
                 if os.path.islink(full) and not _inside(full, real_root):
@@ -117,11 +134,13 @@ class DirectorySource(CardSource):
 
     def _stat(self, path: Path) -> SourceFile:
         full = path if path.is_absolute() else self.root / path
-        st = full.stat()
         try:
-            rel = full.relative_to(self.root).as_posix()
+            rel = printable_name(full.relative_to(self.root).as_posix())
         except ValueError:
-            rel = str(full)
+            rel = printable_name(str(full))
+        if not is_printable_name(rel):  # never read (see file_name_problem), maybe escaped
+            return SourceFile(rel, "0:0", 0)
+        st = full.stat()
         return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
 
     def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:

@@ -171,11 +171,13 @@ class StandardAssetStore(AssetStore):
 
     def at_revision(self, revision: str) -> StandardAssetStore:
         """A store over the git stores of this one, each read at REVISION where it resolves."""
-        from .revisions import providers_at
+        from .revisions import check_revision_found, providers_at
 
-        return StandardAssetStore(providers_at(self.metadata_providers, revision),
-                                  providers_at(self.user_metadata_providers, revision),
-                                  self.env_resolvers)
+        system = providers_at(self.metadata_providers, revision)
+        user = providers_at(self.user_metadata_providers, revision)
+        check_revision_found(revision, system + user,
+                             [*self.metadata_providers, *self.user_metadata_providers])
+        return StandardAssetStore(system, user, self.env_resolvers)
 
     @classmethod
     def from_lockfile(cls, path: Path | str,

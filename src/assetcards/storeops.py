@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from .checkout import checkout_store
+from .checkout import is_own_checkout
 from .errors import StoreError
 from .locations import Locations
-from .locks import hold
 from .stores import (
     Store,
     StorePaths,
@@ -28,6 +27,7 @@ from .stores import (
     default_ref,
     fetch_ref,
     get_store,
+    hold_store,
     init_store_repo,
     list_stores,
     move_pin,
@@ -59,14 +59,15 @@ def add_store(
     check_add_args(name, url, ref)
     url = normalize_url(url)
     paths = StorePaths(locations.root(scope), name)
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, "cards store add"):
+    with hold_store(paths, lock_timeout, notify, "cards store add"):
         existing = read_state(paths)
         if existing is not None:
             if existing.url == url and (ref is None or existing.ref == ref):
                 return Store(paths, existing, locations.cache), False
             raise StoreError(f"a store named {name!r} already exists ({existing.url}); remove "
                              "it first or choose another name")
-        _clear_killed_add(paths)
+        if is_own_checkout(paths):  # written by an add killed before it recorded the store
+            shutil.rmtree(paths.checkout)
         if paths.checkout.exists() or paths.checkout.is_symlink():
             raise StoreError(f"{paths.checkout} already exists and is not a store; move it "
                              "away or choose another name")
@@ -74,17 +75,10 @@ def add_store(
         return Store(paths, state, locations.cache), True
 
 
-def _clear_killed_add(paths: StorePaths) -> None:
-    """A `store add` killed after its checkout was swapped in and before its state was written
-    leaves ROOT/NAME with our marker and no state: ours to clear (a directory without our
-    marker is somebody else's, and stays)."""
-    if read_state(paths) is None and checkout_store(paths) == paths.name:
-        shutil.rmtree(paths.checkout)
-
-
 def _clone(locations: Locations, paths: StorePaths, name: str, url: str, ref: str | None,
            scope: str, progress: Notify) -> StoreState:
     shutil.rmtree(paths.git_dir, ignore_errors=True)  # a killed add's leftovers
+    clean_tmp(paths)
     repo = init_store_repo(paths.git_dir)
     try:
         ref = ref or default_ref(repo, url)
@@ -113,7 +107,7 @@ def _locked(locations: Locations, name: str, scope: str, lock_timeout: float,
     it while we waited)."""
     check_store_name(name)
     paths = get_store(locations, name, scope).paths
-    with hold(paths.lock, f"store {name}", lock_timeout, notify, command):
+    with hold_store(paths, lock_timeout, notify, command):
         state = read_state(paths)
         yield Store(paths, state, locations.cache) if state is not None else None
 
@@ -138,6 +132,9 @@ def remove_store(
         store.paths.state_file.unlink()
         shutil.rmtree(store.paths.checkout, ignore_errors=True)
         shutil.rmtree(store.paths.git_dir, ignore_errors=True)
+        clean_tmp(store.paths)  # staging trees hold YAML a fairseq2 walking the root would read
+        shutil.rmtree(store.paths.staging_dir, ignore_errors=True)
+        shutil.rmtree(store.paths.state_dir / "index" / store.name, ignore_errors=True)
         return store
 
 
@@ -160,8 +157,7 @@ def pin_store(
         cards, problems = commit_problems(store, commit, list_stores(locations))
         if problems:
             raise problems_error(name, commit, problems)
-        new_state = replace(move_pin(store, commit, len(cards.docs)), held=rev)
-        write_state(store.paths, new_state)
+        new_state = move_pin(store, commit, len(cards.docs), held=rev)  # one write: pinned and held
         return Store(store.paths, new_state, locations.cache)
 
 

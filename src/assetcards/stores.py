@@ -7,6 +7,7 @@ Layout of a root (system or user) holding a store NAME:
     ROOT/.assetcards/stores/NAME.json   the store's state: URL, ref, pinned commit (the pin)
     ROOT/.assetcards/git/NAME.git   a bare repository holding the fetched history
     ROOT/.assetcards/locks/NAME.lock    the writers' lock
+    ROOT/.assetcards/staging/NAME/  where the writers build a new checkout
 
 Readers never lock: they read the state file (replaced atomically) and then blobs of the pinned
 commit, which never change. Writers hold the store's lock and move the pin last, in one
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .checkout import checkout_is_intact, materialize
+from .checkout import checkout_entries, checkout_is_intact, materialize
 from .errors import (
     AssetError,
     AssetMetadataError,
@@ -36,14 +39,16 @@ from .errors import (
     UnsafeInputError,
 )
 from .fsutil import atomic_write_json
-from .git import Repo, check_ref, check_url, is_oid
+from .git import Repo, check_ref, check_url, is_oid, network_timeout
 from .index import TreeIndex, build_index, index_name, open_index
 from .locations import STATE_DIR, Locations, scopes_for
+from .locks import hold
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .providers import AssetMetadataProvider
 from .sources import TreeSource
 from .validate import CardSet
 
+Notify = Callable[[str], None]
 STATE_FORMAT = 1
 UPSTREAM_REF = "refs/assetcards/upstream"
 PINNED_REF = "refs/assetcards/pinned"  # the store repository's HEAD points here
@@ -116,8 +121,21 @@ class StorePaths:
     def checkout(self) -> Path:
         return self.root / self.name
 
+    def repo(self) -> Repo:
+        """The store's repository: ours, so trusted whoever owns it (see git.Repo)."""
+        return Repo(self.git_dir, store=True)
+
     @property
-    def tmp_dir(self) -> Path:
+    def staging_dir(self) -> Path:
+        """Where this store's new checkouts are built: its own directory, so that clearing
+        one store's leftovers can never touch another's (`s` and `s-big` alike)."""
+        return self.state_dir / "staging" / self.name
+
+    tmp_dir = staging_dir
+
+    @property
+    def legacy_tmp_dir(self) -> Path:
+        """Where earlier versions built checkouts of every store, as NAME-PID-NS."""
         return self.state_dir / "tmp"
 
 
@@ -142,7 +160,7 @@ class Store:
 
     @property
     def repo(self) -> Repo:
-        return Repo(self.paths.git_dir)
+        return self.paths.repo()
 
     def source(self, commit: str | None = None) -> TreeSource:
         commit = commit or self.state.commit
@@ -158,11 +176,16 @@ class Store:
             self._card_sets[commit] = CardSet(self.name, files)
         return self._card_sets[commit]
 
-    def index_dirs(self) -> list[Path]:
-        dirs = [self.paths.state_dir / "index" / self.name]
-        if self.cache_dir is not None:
-            dirs.append(self.cache_dir / "index")
-        return dirs
+    def index_dirs(self, writing: bool = False) -> list[Path]:
+        """Where the store's indexes are: beside it, then the user's cache. WRITING: leave out
+        the one beside it if a state directory there is a symbolic link (see
+        check_state_dirs)."""
+        own = self.paths.state_dir / "index" / self.name
+        dirs = [] if writing and symlinked_state_dir(self.paths) is not None else [own]
+        return dirs + self._cache_index_dirs()
+
+    def _cache_index_dirs(self) -> list[Path]:
+        return [self.cache_dir / "index"] if self.cache_dir is not None else []
 
     def index(self, commit: str | None = None) -> TreeIndex | None:
         """The index of COMMIT's cards (default: the pin), built now if nobody has yet (reusing
@@ -180,9 +203,9 @@ class Store:
         if index is None:
             reuse = [] if commit == self.state.commit else [self.index()]
             try:
-                dirs = self.index_dirs()
-                index = build_index(name, dirs, source, [r for r in reuse if r is not None],
-                                    caches=dirs[1:])  # the first: pruned by prune_indexes
+                index = build_index(name, self.index_dirs(writing=True), source,
+                                    [r for r in reuse if r is not None],
+                                    caches=self._cache_index_dirs())  # the own: prune_indexes
             except OSError:
                 index = None
         self._indexes[commit] = index
@@ -192,10 +215,48 @@ class Store:
         """Remove this store's own index files except those of the commits in KEEP."""
         wanted = {index_name(self.repo.tree_of(c), card_dir_at(self.repo, c)) for c in keep}
         directory = self.paths.state_dir / "index" / self.name
+        if symlinked_state_dir(self.paths) is not None:
+            return
         with contextlib.suppress(OSError):
             for path in directory.iterdir():
                 if path.name not in wanted:
                     path.unlink()
+
+
+# -- state directories ------------------------------------------------------------------------
+
+STATE_SUBDIRS = ("stores", "git", "locks", "staging", "tmp", "index")
+
+
+def symlinked_state_dir(paths: StorePaths) -> Path | None:
+    """The first of the state directories a writer of the store uses (ROOT/.assetcards, its
+    subdirectories and the store's own below them) that is a symbolic link, or None."""
+    state = paths.state_dir
+    candidates = [state, *(state / sub for sub in STATE_SUBDIRS), paths.git_dir,
+                  paths.staging_dir, state / "index" / paths.name]
+    return next((c for c in candidates if c.is_symlink()), None)
+
+
+def check_state_dirs(paths: StorePaths) -> None:
+    """Refuse to write through a state directory that is a symbolic link: locks, repositories
+    and staging trees would be made wherever it points."""
+    link = symlinked_state_dir(paths)
+    if link is not None:
+        raise StoreError(
+            f"{link} is a symbolic link (to {os.readlink(link)}); refusing to use it: the state "
+            "directories of assetcards must be real directories, or a link could make us write "
+            "elsewhere. Replace the link with a directory (move what it points to, if it is "
+            "yours) and try again.")
+
+
+@contextmanager
+def hold_store(paths: StorePaths, timeout: float, notify: Notify | None,
+               command: str) -> Iterator[None]:
+    """Hold the store's writer lock, once its state directories are known to be real."""
+    check_state_dirs(paths)
+    with hold(paths.lock, f"store {paths.name}", timeout, notify, command):
+        check_state_dirs(paths)  # again: it may have changed while we waited
+        yield
 
 
 # -- reading state ----------------------------------------------------------------------------
@@ -286,7 +347,7 @@ def normalize_url(url: str) -> str:
 def default_ref(repo: Repo, url: str) -> str:
     """The branch the remote's HEAD points at (main, master, ...)."""
     text = repo.out("ls-remote", "--symref", "--end-of-options", url, "HEAD",
-                    timeout=_network_timeout())
+                    timeout=network_timeout())
     for line in text.splitlines():
         if line.startswith("ref: ") and line.endswith("\tHEAD"):
             ref = line[5:-5].strip()
@@ -294,14 +355,8 @@ def default_ref(repo: Repo, url: str) -> str:
     return "HEAD"
 
 
-def _network_timeout() -> float:
-    from . import git
-
-    return git.NETWORK_TIMEOUT
-
-
 def init_store_repo(git_dir: Path) -> Repo:
-    repo = Repo.init_bare(git_dir)
+    repo = Repo.init_bare(git_dir, store=True)
     repo.run("symbolic-ref", "HEAD", PINNED_REF)
     return repo
 
@@ -348,13 +403,22 @@ def clean_tmp(paths: StorePaths) -> None:
     lock files of a git process that died (power loss, OOM killer) while updating a ref,
     which would make every later git command on the repository fail. Called with the
     store's lock held."""
-    try:
-        leftovers = list(paths.tmp_dir.glob(f"{paths.name}-*"))
-    except OSError:
-        leftovers = []
-    for leftover in leftovers:
+    for leftover in _own_leftovers(paths):
         shutil.rmtree(leftover, ignore_errors=True)
     clear_stale_git_locks(paths.git_dir)
+
+
+def _own_leftovers(paths: StorePaths) -> list[Path]:
+    """Everything in the store's staging directory, and its staging trees in the directory
+    earlier versions shared between stores: exactly NAME-PID-NS, never another store's (the
+    name of `s-big`'s tree, s-big-PID-NS, is not s- followed by two numbers)."""
+    legacy = re.compile(re.escape(paths.name) + r"-\d+-\d+")
+    found: list[Path] = []
+    with contextlib.suppress(OSError):
+        found += list(paths.staging_dir.iterdir())
+    with contextlib.suppress(OSError):
+        found += [p for p in paths.legacy_tmp_dir.iterdir() if legacy.fullmatch(p.name)]
+    return found
 
 
 # Git lock files only writers holding the store's lock create: any one found by such a writer
@@ -396,20 +460,23 @@ def repair_refs(store: Store) -> bool:
     return True
 
 
-def repair_checkout(store: Store, deep: bool = True) -> str:
-    """Make the checkout hold exactly the pinned commit's cards (DEEP: every file checked, see
-    checkout_is_intact), and the repository's HEAD point at the pin; says what had to be
-    repaired ("" if nothing)."""
+def repair_checkout(store: Store, deep: bool = True, content: bool = False) -> str:
+    """Make the checkout hold exactly the pinned commit's cards (DEEP: every file compared with
+    the commit's tree; CONTENT: every byte, see checkout_is_intact), and the repository's HEAD
+    point at the pin; says what had to be repaired ("" if nothing)."""
     repaired = ["the repository's HEAD"] if repair_refs(store) else []
-    if not checkout_is_intact(store.paths, store.state.commit, deep):
+    state = store.state
+    entries = checkout_entries(store.repo, state.commit, state.card_dir) if deep else None
+    if not checkout_is_intact(store.paths, state.commit, deep, entries, content):
         materialize(store.paths, store.repo, store.state.commit, store.state.card_dir)
         repaired.insert(0, "the checkout")
     return f"restored {' and '.join(repaired)} to the pinned commit" if repaired else ""
 
 
-def move_pin(store: Store, commit: str, cards: int) -> StoreState:
+def move_pin(store: Store, commit: str, cards: int, **changes: Any) -> StoreState:
     """Pin STORE at COMMIT: keep it reachable, put its files and its index in place, then
-    switch the state file in one atomic step. Returns the new state."""
+    switch the state file in one atomic step, with CHANGES to other fields of the state (a
+    `cards pin` holds the store in the same write). Returns the new state."""
     paths, state, repo = store.paths, store.state, store.repo
     keep_commit(repo, commit)
     card_dir = card_dir_at(repo, commit)
@@ -420,7 +487,7 @@ def move_pin(store: Store, commit: str, cards: int) -> StoreState:
         new_state = replace(state, commit=commit, tree=repo.tree_of(commit), card_dir=card_dir,
                             cards=cards, synced_at=time.time(), verified_at=time.time(),
                             previous_commit=state.commit if state.commit != commit else
-                            state.previous_commit)
+                            state.previous_commit, **changes)
         write_state(paths, new_state)
     except Exception:
         # The pin did not move: put the old commit's files back so that the checkout (what a
@@ -469,9 +536,13 @@ def commit_problems(store: Store, commit: str,
     manifest rules, and duplicates with every other TRACKED store at its pin."""
     from .validate import validate
 
+    try:
+        manifest = manifest_at(store.repo, commit)
+    except AssetMetadataError as exc:  # a manifest that cannot be read: nothing else can
+        return CardSet(store.name, []), exc.problems
     cards = store.card_set(commit)
     others = [s.card_set() for s in tracked if s.paths != store.paths]
-    return cards, validate(cards, others, manifest_at(store.repo, commit))
+    return cards, validate(cards, others, manifest)
 
 
 def check_add_args(name: str, url: str, ref: str | None) -> None:

@@ -16,10 +16,9 @@ from typing import Any
 
 from .checkout import checkout_commit
 from .errors import AssetError, Problem, StoreError
-from .git import Repo
+from .git import network_timeout
 from .locations import Locations
 from .lockfile import LockedStore
-from .locks import hold
 from .parse import CardDoc
 from .stores import (
     REV_REF,
@@ -31,6 +30,7 @@ from .stores import (
     commit_problems,
     fetch_ref,
     get_store,
+    hold_store,
     init_store_repo,
     list_stores,
     move_pin,
@@ -84,7 +84,7 @@ class SyncResult:
 @dataclass
 class SyncOptions:
     offline: bool = False
-    verify: bool = False  # check every file of each checkout, not only its directories
+    verify: bool = False  # compare every file of each checkout with the pin, byte for byte
     allow_rewrite: bool = False
     lock_timeout: float = 60.0
     jobs: int = 4
@@ -96,6 +96,8 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
                 options: SyncOptions | None = None) -> list[SyncResult]:
     """Sync the stores NAMES (default: all) of SCOPE; one result per store, in order."""
     options = options or SyncOptions()
+    if not options.offline:
+        network_timeout()  # a bad setting is said once, before any store is touched
     stores = list_stores(locations, scope)
     if names:
         stores = [get_store(locations, n, scope) for n in dict.fromkeys(names)]
@@ -111,6 +113,11 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
         except OSError as exc:  # a full disk, a file size limit: this store fails, not all
             result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
                                 store.state.commit, message=os_error_text(exc) + "; kept the pin")
+        except Exception as exc:  # a bug, or input nobody foresaw: this store fails, not all
+            result = SyncResult(store.name, store.scope, FAILED, store.state.commit,
+                                store.state.commit,
+                                message=f"unexpected error ({type(exc).__name__}: {exc}); "
+                                "kept the pin")
         if options.on_done is not None:
             options.on_done(result)
         return result
@@ -124,8 +131,7 @@ def sync_stores(locations: Locations, names: Sequence[str] = (), scope: str = "a
 def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> SyncResult:
     started = time.time()
     paths = store.paths
-    with hold(paths.lock, f"store {store.name}", options.lock_timeout, options.notify,
-              "cards sync"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync"):
         clean_tmp(paths)
         state = read_state(paths)  # again, now that the lock is ours
         if state is None:
@@ -134,7 +140,7 @@ def sync_store(store: Store, others: Sequence[Store], options: SyncOptions) -> S
         store = Store(paths, state, store.cache_dir)
         result = SyncResult(store.name, store.scope, UNCHANGED, state.commit, state.commit)
         deep = options.verify or time.time() - state.verified_at >= VERIFY_INTERVAL
-        result.message = repair_checkout(store, deep)
+        result.message = repair_checkout(store, deep, content=options.verify)
         if deep:
             state = replace(state, verified_at=time.time())
             write_state(paths, state)
@@ -227,8 +233,7 @@ def sync_to_lockfile(locations: Locations, entries: Sequence[LockedStore],
 def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOptions,
                    created: list[StorePaths]) -> None:
     paths = StorePaths(locations.root(entry.scope), entry.name)
-    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
-              "cards sync --lockfile"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync --lockfile"):
         clean_tmp(paths)
         state = read_state(paths)
         if state is not None and state.url != entry.url:
@@ -237,7 +242,7 @@ def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOption
         if state is None and not paths.git_dir.exists():
             init_store_repo(paths.git_dir)
             created.append(paths)
-        repo = Repo(paths.git_dir)
+        repo = paths.repo()
         if repo.has_commit(entry.commit):
             return
         if not options.offline:
@@ -255,10 +260,9 @@ def _ensure_commit(locations: Locations, entry: LockedStore, options: SyncOption
 
 def _pin_locked(locations: Locations, entry: LockedStore, options: SyncOptions) -> SyncResult:
     paths = StorePaths(locations.root(entry.scope), entry.name)
-    with hold(paths.lock, f"store {entry.name}", options.lock_timeout, options.notify,
-              "cards sync --lockfile"):
+    with hold_store(paths, options.lock_timeout, options.notify, "cards sync --lockfile"):
         state = read_state(paths)
-        repo = Repo(paths.git_dir)
+        repo = paths.repo()
         old = state.commit if state else None
         if state is None:
             state = StoreState(entry.name, entry.scope, entry.url, entry.ref, entry.commit,

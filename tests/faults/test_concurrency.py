@@ -139,7 +139,8 @@ def test_concurrent_syncs_and_readers_see_whole_commits(tmp_path: Path,
         assert checkout_commit(store.paths) == tips[name]
         assert git(store.paths.git_dir, "rev-parse", PINNED_REF) == tips[name]
         assert lock_is_free(store.paths.lock)
-        assert not list(store.paths.tmp_dir.glob(f"{name}-*"))
+        staging = store.paths.staging_dir
+        assert not staging.exists() or not list(staging.iterdir())
     seen = {g for f in figures for name in STORES for g in f["generations"][name]}
     assert {0, GENERATIONS} <= seen
     report("test_concurrent_syncs_and_readers_see_whole_commits",

@@ -104,7 +104,7 @@ def test_kill_9_during_sync(tmp_path: Path, locations: Locations) -> None:
         final = get_store(locations, "team")
         assert final.state.commit == new and checkout_commit(paths) == new
         assert _checkout_view(paths) == trial
-    assert not list(paths.tmp_dir.iterdir())
+    assert not paths.staging_dir.exists() or not list(paths.staging_dir.iterdir())
     report("test_kill_9_during_sync", trials=TRIALS, seed=SEED, killed_before_pin=outcomes["old"],
            killed_after_pin=outcomes["new"], reads=reads, failures=0)
 
