@@ -7,6 +7,7 @@ Parsing and validation are written once over this abstraction. Each file carries
 from __future__ import annotations
 
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -50,20 +51,120 @@ class CardSource(ABC):
     def parse(self) -> list[ParsedFile]:
         return parse_files(self, self.list_files())
 
+    def refusal(self, file: SourceFile) -> str | None:
+        """Why FILE is not read although listed (a FIFO, a device, an odd name), if it is not."""
+        return file.key[len(_REFUSED_KEY):] if _is_refused(file) else None
+
 
 def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
-    """Parse files in order; one too large to read is reported without reading it."""
-    readable = [f for f in files if f.size <= MAX_FILE_BYTES]  # size -1: unknown, read it
+    """Parse files in order; one too large to read, or that is not a regular file, is reported
+    without reading it."""
+    readable = [f for f in files if f.size <= MAX_FILE_BYTES and not _is_refused(f)]
     parsed = {f.path: parse_file(data, f.path) for f, data in source.read(readable)}
     results = []
     for f in files:
-        if f.path in parsed:
+        reason = source.refusal(f)
+        if reason is not None:
+            code = "bad-file-name" if reason.startswith("file name") else "special-file"
+            results.append(ParsedFile(f.path, problems=[Problem(f.path, 0, 0, message=reason,
+                                                                code=code)]))
+        elif f.path in parsed:
             results.append(parsed[f.path])
         elif f.size > MAX_FILE_BYTES:
             message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
             results.append(ParsedFile(f.path, problems=[Problem(f.path, 1, 1, message=message,
                                                                 code="too-large")]))
     return results
+
+
+# -- files listed (so that they are reported) but never opened: special files, odd names ------
+
+_REFUSED_KEY = "refused:"  # a SourceFile key: why the file is not read
+
+
+def _is_refused(file: SourceFile) -> bool:
+    return file.key.startswith(_REFUSED_KEY)
+
+
+def _refused_entry(rel: str, reason: str) -> SourceFile:
+    return SourceFile(rel, _REFUSED_KEY + reason, -1)
+
+
+def name_problem(rel: str) -> str | None:
+    """Why REL (a path from a directory or a git tree) cannot name a card file, if it cannot:
+    bytes that are not UTF-8 (decoded as surrogates), or control characters, which would be
+    printed raw to terminals and logs."""
+    if any("\udc80" <= c <= "\udcff" for c in rel):
+        return "file name is not valid UTF-8: rename the file"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in rel):
+        return "file name holds control characters: rename the file"
+    return None
+
+
+def escape_name(rel: str) -> str:
+    """REL with undecodable bytes and control characters written as \\xNN: safe to print, to
+    encode as UTF-8 and to store."""
+    out = []
+    for c in rel:
+        if "\udc80" <= c <= "\udcff":
+            out.append(f"\\x{ord(c) - 0xDC00:02x}")
+        elif ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0:
+            out.append(f"\\x{ord(c):02x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def _named_entry(rel: str, key: str, size: int) -> SourceFile:
+    reason = name_problem(rel)
+    return SourceFile(rel, key, size) if reason is None else _refused_entry(escape_name(rel),
+                                                                          reason)
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISDIR, "a directory"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file of MODE is when it is not a regular file ("a FIFO", ...), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def _special_message(kind: str) -> str:
+    return f"not a regular file ({kind}): skipped without opening it; remove it or replace it " \
+           "with a card file"
+
+
+def _file_entry(rel: str, st: os.stat_result) -> SourceFile:
+    kind = special_kind(st.st_mode)
+    if kind is not None and name_problem(rel) is None:
+        return _refused_entry(rel, _special_message(kind))
+    return _named_entry(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
+
+
+class SpecialFileError(OSError):
+    """A path that was to be read as a card file is a FIFO, a device, a socket..."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path}: {_special_message(kind)}")
+        self.kind = kind
+
+
+def read_regular_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """At most MAX_BYTES + 1 bytes of the regular file at PATH. The file is opened without
+    blocking (a FIFO would wait for a writer) and checked to be a regular file before a byte
+    is read: SpecialFileError otherwise (also when it was swapped after being listed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise SpecialFileError(str(path), kind)
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
 
 
 class DirectorySource(CardSource):
@@ -75,6 +176,7 @@ class DirectorySource(CardSource):
     def __init__(self, root: Path | str, paths: Sequence[Path] | None = None) -> None:
         self.root = Path(root)
         self._paths = list(paths) if paths is not None else None
+        self._refused: dict[str, str] = {}  # path -> what it turned out to be when opened
 
     @property
     def label(self) -> str:
@@ -112,27 +214,37 @@ class DirectorySource(CardSource):
                     st = os.stat(full)
                 except OSError:
                     continue
-                files.append(SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size))
+                files.append(_file_entry(rel, st))
         return files
+
+    def entry(self, rel: str) -> SourceFile:
+        """The file at REL (relative to the root) as listed: stat follows a symlink, and a
+        special file or an odd name is refused without being opened."""
+        return _file_entry(rel, os.stat(self.root / rel))
 
     def _stat(self, path: Path) -> SourceFile:
         full = path if path.is_absolute() else self.root / path
-        st = full.stat()
         try:
             rel = full.relative_to(self.root).as_posix()
         except ValueError:
             rel = str(full)
-        return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
+        return _file_entry(rel, full.stat())
 
     def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
         for f in files:
             full = Path(f.path) if os.path.isabs(f.path) else self.root / f.path
             try:
-                with open(full, "rb") as handle:
-                    data = handle.read(MAX_FILE_BYTES + 1)
+                data = read_regular_file(full)
+            except SpecialFileError as exc:
+                self._refused[f.path] = exc.kind
+                continue
             except OSError:
                 continue
             yield f, data
+
+    def refusal(self, file: SourceFile) -> str | None:
+        kind = self._refused.get(file.path)
+        return _special_message(kind) if kind is not None else super().refusal(file)
 
 
 def _is_store_checkout(path: str) -> bool:
@@ -150,7 +262,7 @@ def card_files(entries: Sequence[TreeEntry], subdir: str = "") -> list[SourceFil
     """The card files among git tree or index ENTRIES under SUBDIR. Regular files only: a
     symlink (120000) or a submodule (160000) is never a card."""
     prefix = subdir.strip("/") + "/" if subdir.strip("/") else ""
-    return [SourceFile(e.path, e.oid, e.size) for e in entries
+    return [_named_entry(e.path, e.oid, e.size) for e in entries
             if e.mode in ("100644", "100755") and e.path.startswith(prefix)
             and is_card_path(e.path)]
 
