@@ -15,11 +15,12 @@ TOML, deterministic (stores sorted by scope and name, fixed key order) and writt
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomli_w
 
 from .errors import AssetError, AssetMetadataError, Problem
 from .fsutil import atomic_write_bytes
@@ -50,14 +51,19 @@ def entries_of(stores: Sequence[Store]) -> list[LockedStore]:
                   for s in stores)
 
 
+_KEYS = ("name", "scope", "url", "ref", "commit")
+
+
 def render(entries: Sequence[LockedStore]) -> str:
-    lines = ["# Written by `cards lock`. Rebuild this state with "
-             "`cards sync --lockfile <this file>`.", f"version = {LOCK_VERSION}"]
-    for e in sorted(entries):
-        lines += ["", "[[store]]"]
-        for key in ("name", "scope", "url", "ref", "commit"):
-            lines.append(f"{key} = {json.dumps(getattr(e, key))}")
-    return "\n".join(lines) + "\n"
+    """The lock file's text, written by a TOML writer: any string git accepts (a ref such as
+    `feat/\U0001F600`, control characters) is escaped as TOML readers expect."""
+    header = ("# Written by `cards lock`. Rebuild this state with "
+              "`cards sync --lockfile <this file>`.\n")
+    data: dict[str, object] = {"version": LOCK_VERSION}
+    stores = [{key: getattr(e, key) for key in _KEYS} for e in sorted(entries)]
+    if stores:
+        data["store"] = stores
+    return header + tomli_w.dumps(data)
 
 
 def write(path: Path, entries: Sequence[LockedStore]) -> None:
