@@ -52,73 +52,31 @@ class CardSource(ABC):
         return parse_files(self, self.list_files())
 
     def refusal(self, file: SourceFile) -> str | None:
-        """Why FILE is not read although listed (a FIFO, a device, an odd name), if it is not."""
-        return file.key[len(_REFUSED_KEY):] if _is_refused(file) else None
+        """Why FILE is not read although listed (a FIFO, a device...), if it is not."""
+        return None
 
 
 def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
-    """Parse files in order; one too large to read, or that is not a regular file, is reported
-    without reading it."""
-    readable = [f for f in files if f.size <= MAX_FILE_BYTES and not _is_refused(f)]
+    """Parse files in order; one too large to read is reported without reading it."""
+    readable = [f for f in files if f.size <= MAX_FILE_BYTES]  # size -1: unknown, read it
     parsed = {f.path: parse_file(data, f.path) for f, data in source.read(readable)}
     results = []
     for f in files:
-        reason = source.refusal(f)
-        if reason is not None:
-            code = "bad-file-name" if reason.startswith("file name") else "special-file"
-            results.append(ParsedFile(f.path, problems=[Problem(f.path, 0, 0, message=reason,
-                                                                code=code)]))
-        elif f.path in parsed:
+        if f.path in parsed:
             results.append(parsed[f.path])
         elif f.size > MAX_FILE_BYTES:
             message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
             results.append(ParsedFile(f.path, problems=[Problem(f.path, 1, 1, message=message,
                                                                 code="too-large")]))
+        elif (refused := source.refusal(f)) is not None:  # listed, never opened
+            results.append(ParsedFile(f.path, problems=[Problem(f.path, 0, 0, message=refused,
+                                                                code="special-file")]))
     return results
 
 
-# -- files listed (so that they are reported) but never opened: special files, odd names ------
+# -- special files (FIFOs, sockets, devices): listed, so that they are reported, never opened --
 
-_REFUSED_KEY = "refused:"  # a SourceFile key: why the file is not read
-
-
-def _is_refused(file: SourceFile) -> bool:
-    return file.key.startswith(_REFUSED_KEY)
-
-
-def _refused_entry(rel: str, reason: str) -> SourceFile:
-    return SourceFile(rel, _REFUSED_KEY + reason, -1)
-
-
-def name_problem(rel: str) -> str | None:
-    """Why REL (a path from a directory or a git tree) cannot name a card file, if it cannot:
-    bytes that are not UTF-8 (decoded as surrogates), or control characters, which would be
-    printed raw to terminals and logs."""
-    if any("\udc80" <= c <= "\udcff" for c in rel):
-        return "file name is not valid UTF-8: rename the file"
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in rel):
-        return "file name holds control characters: rename the file"
-    return None
-
-
-def escape_name(rel: str) -> str:
-    """REL with undecodable bytes and control characters written as \\xNN: safe to print, to
-    encode as UTF-8 and to store."""
-    out = []
-    for c in rel:
-        if "\udc80" <= c <= "\udcff":
-            out.append(f"\\x{ord(c) - 0xDC00:02x}")
-        elif ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0:
-            out.append(f"\\x{ord(c):02x}")
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def _named_entry(rel: str, key: str, size: int) -> SourceFile:
-    reason = name_problem(rel)
-    return SourceFile(rel, key, size) if reason is None else _refused_entry(escape_name(rel),
-                                                                          reason)
+_SPECIAL_KEY = "special:"  # the content key of a special file: what it is
 _KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISDIR, "a directory"))
@@ -131,23 +89,23 @@ def special_kind(mode: int) -> str | None:
     return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
 
 
-def _special_message(kind: str) -> str:
+def special_message(kind: str) -> str:
     return f"not a regular file ({kind}): skipped without opening it; remove it or replace it " \
            "with a card file"
 
 
 def _file_entry(rel: str, st: os.stat_result) -> SourceFile:
     kind = special_kind(st.st_mode)
-    if kind is not None and name_problem(rel) is None:
-        return _refused_entry(rel, _special_message(kind))
-    return _named_entry(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
+    if kind is not None:
+        return SourceFile(rel, _SPECIAL_KEY + kind, -1)
+    return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
 
 
 class SpecialFileError(OSError):
     """A path that was to be read as a card file is a FIFO, a device, a socket..."""
 
     def __init__(self, path: str, kind: str) -> None:
-        super().__init__(f"{path}: {_special_message(kind)}")
+        super().__init__(f"{path}: {special_message(kind)}")
         self.kind = kind
 
 
@@ -219,19 +177,22 @@ class DirectorySource(CardSource):
 
     def entry(self, rel: str) -> SourceFile:
         """The file at REL (relative to the root) as listed: stat follows a symlink, and a
-        special file or an odd name is refused without being opened."""
+        special file is marked so that it is reported, never opened."""
         return _file_entry(rel, os.stat(self.root / rel))
 
     def _stat(self, path: Path) -> SourceFile:
         full = path if path.is_absolute() else self.root / path
+        st = full.stat()
         try:
             rel = full.relative_to(self.root).as_posix()
         except ValueError:
             rel = str(full)
-        return _file_entry(rel, full.stat())
+        return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
 
     def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
         for f in files:
+            if f.key.startswith(_SPECIAL_KEY):
+                continue
             full = Path(f.path) if os.path.isabs(f.path) else self.root / f.path
             try:
                 data = read_regular_file(full)
@@ -243,8 +204,9 @@ class DirectorySource(CardSource):
             yield f, data
 
     def refusal(self, file: SourceFile) -> str | None:
-        kind = self._refused.get(file.path)
-        return _special_message(kind) if kind is not None else super().refusal(file)
+        kind = (file.key[len(_SPECIAL_KEY):] if file.key.startswith(_SPECIAL_KEY)
+                else self._refused.get(file.path))
+        return special_message(kind) if kind is not None else None
 
 
 def _is_store_checkout(path: str) -> bool:
@@ -262,7 +224,7 @@ def card_files(entries: Sequence[TreeEntry], subdir: str = "") -> list[SourceFil
     """The card files among git tree or index ENTRIES under SUBDIR. Regular files only: a
     symlink (120000) or a submodule (160000) is never a card."""
     prefix = subdir.strip("/") + "/" if subdir.strip("/") else ""
-    return [_named_entry(e.path, e.oid, e.size) for e in entries
+    return [SourceFile(e.path, e.oid, e.size) for e in entries
             if e.mode in ("100644", "100755") and e.path.startswith(prefix)
             and is_card_path(e.path)]
 
