@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from ..download import Checkpoint, DownloadEvent, DownloadOptions, fetch_checkpoint
-from .common import emit_json, json_option, locations, make_store
+from .common import LOCK_SECONDS, TIMEOUT_SECONDS, emit_json, json_option, locations, make_store
 
 
 def _say(event: DownloadEvent) -> None:
@@ -48,9 +48,9 @@ def _to_json(checkpoint: Checkpoint) -> dict[str, Any]:
               help="Re-hash cached files against their checksum; download again on mismatch.")
 @click.option("--no-progress", is_flag=True,
               help="No progress bar (also: FAIRSEQ2_NO_PROGRESS=1; off when not a terminal).")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+@click.option("--timeout", type=TIMEOUT_SECONDS, metavar="SECONDS",
               help="Network timeout (default: FAIRSEQ2_DOWNLOAD_TIMEOUT or 60).")
-@click.option("--lock-timeout", type=float, metavar="SECONDS",
+@click.option("--lock-timeout", type=LOCK_SECONDS, metavar="SECONDS",
               help="Give up waiting for another process after this long (default: wait).")
 @json_option
 def fetch_cmd(names: tuple[str, ...], force: bool, offline: bool, verify: bool,

@@ -13,7 +13,7 @@ from ..lockfile import read as read_lockfile
 from ..storeops import add_store, remove_store
 from ..stores import Store, list_stores
 from ..sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
-from .common import emit_json, json_option, locations
+from .common import LOCK_SECONDS, emit_json, json_option, locations
 
 
 def _notify(message: str) -> None:
@@ -27,7 +27,7 @@ def _scope(system: bool, user: bool) -> str:
 
 
 lock_timeout_option = click.option(
-    "--lock-timeout", type=click.FloatRange(min=0), default=60.0, show_default=True,
+    "--lock-timeout", type=LOCK_SECONDS, default=60.0, show_default=True, metavar="SECONDS",
     help="Seconds to wait for another process holding a store's lock.")
 
 
