@@ -97,10 +97,10 @@ def test_errors_with_json_keep_one_shape() -> None:
     assert "no_such_card" in error["message"]
     usage = _run("sync", "--lock-timeout", "nan", "--json")
     assert usage.returncode == 2
-    assert json.loads(usage.stdout) == {"error": {
-        "kind": "usage",
-        "message": "Invalid value for '--lock-timeout': 'nan' is not a number of seconds from "
-                   "0 (included) to 86400 (included)"}}
+    error = json.loads(usage.stdout)["error"]
+    assert (sorted(error), error["kind"]) == (["kind", "message"], "usage")
+    assert error["message"].startswith("Invalid value for '--lock-timeout': ")
+    assert "'nan'" in error["message"] and "seconds" in error["message"]
 
 
 @pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "-1", "1e999", "abc", "",
@@ -108,18 +108,19 @@ def test_errors_with_json_keep_one_shape() -> None:
 @pytest.mark.parametrize("command", [["sync"], ["store", "add", "s", "https://example.com/x"],
                                      ["pin", "s", "HEAD"], ["unpin", "s"], ["fetch", "x"]])
 def test_a_bad_lock_timeout_is_a_usage_error(command: list[str], value: str) -> None:
+    """The wording may differ between commands; the option, the value and the exit code not."""
     result = _run(*command, "--lock-timeout", value)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for '--lock-timeout': {value!r} is not a number of seconds from "
-        "0 (included) to 86400 (included)")
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: Invalid value for '--lock-timeout': "), last
+    assert repr(value) in last and "seconds" in last
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "1e999", "x"])
 def test_a_bad_network_timeout_is_a_usage_error(value: str) -> None:
     result = _run("fetch", "x", "--timeout", value)
     assert result.returncode == 2
-    assert result.stderr.splitlines()[-1] == (
-        f"Error: Invalid value for '--timeout': {value!r} is not a number of seconds from "
-        "0 (excluded) to 86400 (included)")
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("Error: Invalid value for '--timeout': "), last
+    assert repr(value) in last and "seconds" in last
 
