@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AssetNotFoundError, Problem, UnsafeInputError
+from .errors import AssetMetadataError, AssetNotFoundError, Problem, UnsafeInputError
 from .git import Repo, TreeEntry, check_url
 from .locations import Locations
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
@@ -31,6 +31,7 @@ from .sources import (
     TreeSource,
     card_files,
     parse_files,
+    read_regular_file,
 )
 from .validate import CardSet, validate
 
@@ -86,9 +87,20 @@ def find_root(path: Path) -> Path:
     return start
 
 
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
 def read_manifest(root: Path) -> Manifest | None:
+    """ROOT's manifest, if it has one: a regular file (a FIFO or a device is not opened for
+    reading), read up to MAX_MANIFEST_BYTES."""
     file = root / MANIFEST_NAME
-    return parse_manifest(file.read_bytes(), MANIFEST_NAME) if file.is_file() else None
+    if not file.is_file():
+        return None
+    data = read_regular_file(file, MAX_MANIFEST_BYTES)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise AssetMetadataError([Problem(MANIFEST_NAME, 1, 1, message=f"manifest is larger "
+                                          f"than {MAX_MANIFEST_BYTES} bytes", code="too-large")])
+    return parse_manifest(data, MANIFEST_NAME)
 
 
 def _card_dir(manifest: Manifest | None, has_cards_dir: bool) -> str:

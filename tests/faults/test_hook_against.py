@@ -256,3 +256,14 @@ def test_mirrors_unused_for_a_month_are_pruned_unless_busy(tmp_path: Path,
     assert removed == [idle]
     assert not (mirrors / f"{idle}.git").exists()
     assert (mirrors / f"{busy}.git" / "HEAD").is_file()
+
+
+def test_a_huge_manifest_is_refused_after_one_megabyte(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "cards").mkdir(parents=True)
+    (repo / "cards" / "a.yaml").write_text("name: a\n")
+    (repo / "assetcards.toml").write_bytes(b"#" * (checks.MAX_MANIFEST_BYTES + 10))
+    result = cards("validate", "--no-tracked", str(repo))
+    assert (result.returncode, result.stderr.strip()) == (
+        1, f"error: assetcards.toml:1:1: manifest is larger than {checks.MAX_MANIFEST_BYTES} "
+           "bytes")
