@@ -23,8 +23,9 @@ from assetcards.cli import main
 
 @click.command("boom")
 @click.option("--json", "as_json", is_flag=True)
-def boom(as_json):
-    raise RuntimeError("boom \\udcff")
+@click.argument("rest", nargs=-1)
+def boom(as_json, rest):
+    raise RuntimeError("boom \\udcff " + " ".join(rest))
 
 main.LazyGroup._load = staticmethod(lambda name, _load=main.LazyGroup._load: (
     boom if name == "boom" else _load(name)))
@@ -124,3 +125,12 @@ def test_a_bad_network_timeout_is_a_usage_error(value: str) -> None:
     assert last.startswith("Error: Invalid value for '--timeout': "), last
     assert repr(value) in last and "seconds" in last
 
+
+
+def test_a_crash_log_masks_credentials_in_urls() -> None:
+    result = _boom("https://user:s3cret@example.com/x.git")
+    match = LINE.match(result.stderr.strip())
+    assert match is not None, result.stderr
+    text = Path(match.group(1)).read_text()
+    assert "s3cret" not in text and "user:" not in text
+    assert "command: 'cards boom https://***@example.com/x.git'" in text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -36,17 +37,27 @@ def _git_version() -> str:
         return f"unknown ({type(exc).__name__}: {exc})"
 
 
+_USERINFO_RE = re.compile(r"(://)[^/@\s]+@")
+
+
+def _redacted(text: str) -> str:
+    """TEXT with the user and password of URLs (`https://user:token@host`) masked: a crash
+    log is meant to be shared."""
+    return _USERINFO_RE.sub(r"\1***@", text)
+
+
 def crash_report(argv: list[str], error: BaseException) -> str:
+    trace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     lines = [
         "### assetcards crash log",
-        f"command: {' '.join(['cards', *argv])!r}",
+        f"command: {_redacted(' '.join(['cards', *argv]))!r}",
         f"time: {time.strftime('%Y-%m-%dT%H:%M:%S%z')}",
         f"python: {sys.version.split()[0]} ({platform.platform()})",
         f"git: {_git_version()}",
         *(f"{name}: {_version(name)}" for name in DEPENDENCIES),
         "",
         "### traceback",
-        "".join(traceback.format_exception(type(error), error, error.__traceback__)),
+        _redacted(trace),
     ]
     return "\n".join(lines)
 
