@@ -95,7 +95,7 @@ def test_the_server_configuration_chooses_what_pushes_are_checked_against(
     git(bare, "config", "--add", "assetcards.against", str(private))
     pushed = commit_files(work, {"cards/m.yaml": MINE}, "collide with a configured store")
     result = _push(work)
-    assert result.returncode == 1 or "pre-receive hook declined" in result.stderr
+    assert result.returncode != 0 and "pre-receive hook declined" in result.stderr
     assert (f"remote: {pushed[:12]}:cards/m.yaml:1:1: secret_model: duplicate card name "
             f"'secret_model': also defined in {private}: cards/secret.yaml:1") in result.stderr
     assert git(bare, "rev-parse", "main") != pushed
@@ -111,8 +111,9 @@ def test_a_configured_directory_holding_a_fifo_does_not_hang_the_hook(tmp_path: 
     git(bare, "config", "--add", "assetcards.against", str(store))
     pushed = commit_files(work, {"cards/m.yaml": "name: b\n"}, "collide with the loose store")
     result = _push(work)
-    assert "pre-receive hook declined" in result.stderr
+    assert result.returncode != 0 and "pre-receive hook declined" in result.stderr
     assert f"remote: {pushed[:12]}:cards/m.yaml:1:1: b: duplicate card name 'b'" in result.stderr
+    assert git(bare, "rev-parse", "main") != pushed
 
 
 # -- special files wherever cards are read ----------------------------------------------------
