@@ -141,7 +141,7 @@ def _named_files(root: Path, path: Path) -> list[SourceFile]:
         raise UnsafeInputError(f"{path} leads outside the store at {root}")
     if path.is_dir():
         return _under(root, path)
-    rel = path.resolve().relative_to(real_root).as_posix()
+    rel = Path(os.path.relpath(path.absolute(), root.absolute())).as_posix()  # the link's name
     if not (rel.endswith((".yaml", ".yml")) and is_card_path(rel)):
         return []
     return [DirectorySource(root).entry(rel)]

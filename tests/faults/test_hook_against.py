@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
@@ -150,9 +150,7 @@ def test_special_files_in_a_directory_are_reported_never_opened(tmp_path: Path,
         (root / "sub").mkdir()
         os.mkfifo(root / "sub" / "p.yaml")
         special = root / "sub" / "p.yaml"
-    holder = _unix_socket(special) if kind == "socket" else contextmanager(
-        lambda: iter([None]))()
-    with holder:
+    with _unix_socket(special) if kind == "socket" else nullcontext():
         parsed = DirectorySource(root).parse()
         rel = special.relative_to(root).as_posix()
         by_file = {p.file: p for p in parsed}
@@ -165,6 +163,10 @@ def test_special_files_in_a_directory_are_reported_never_opened(tmp_path: Path,
         problems = json.loads(result.stdout)["problems"]
         shown = os.path.relpath(root / rel).replace(os.sep, "/")
         assert [(p["file"], p["code"]) for p in problems] == [(shown, "special-file")]
+        named = cards("validate", "--no-tracked", "--json", str(special), timeout=30)
+        assert named.returncode == 1
+        assert [(p["file"], p["code"], p["message"]) for p in json.loads(named.stdout)[
+            "problems"]] == [(shown, "special-file", FIFO_PROBLEM.replace("a FIFO", what))]
 
 
 @pytest.mark.timeout(60)
