@@ -128,7 +128,11 @@ def directory_target(root: Path, paths: Sequence[Path] = ()) -> Target:
 def _under(root: Path, directory: Path) -> list[SourceFile]:
     """The card files under DIRECTORY, with paths relative to ROOT (odd names stay escaped,
     special files stay refused: parsing reports them without opening them)."""
-    base = directory.resolve().relative_to(root.resolve()).as_posix()
+    real = directory.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise UnsafeInputError(f"{directory} leads outside the store at {root}; a store's "
+                               "cards directory must be inside it")
+    base = real.relative_to(root.resolve()).as_posix()
     prefix = "" if base == "." else base + "/"
     return [f._replace(path=prefix + f.path) for f in DirectorySource(directory).list_files()]
 

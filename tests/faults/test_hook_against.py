@@ -270,3 +270,16 @@ def test_a_huge_manifest_is_refused_after_one_megabyte(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr.strip()) == (
         1, f"error: assetcards.toml:1:1: manifest is larger than {checks.MAX_MANIFEST_BYTES} "
            "bytes")
+
+
+def test_a_cards_directory_linked_outside_the_store_is_refused(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "a.yaml").write_text("name: a\n")
+    (repo / "link").symlink_to(tmp_path / "elsewhere")
+    (repo / "assetcards.toml").write_text('[store]\ncards = "link"\n')
+    result = cards("validate", "--no-tracked", str(repo))
+    assert (result.returncode, result.stderr.strip()) == (
+        1, f"error: {repo / 'link'} leads outside the store at {repo}; a store's cards "
+           "directory must be inside it")
