@@ -31,14 +31,15 @@ NAME = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,20}", fullmatch=True)
 ANY_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
-def _entries(draw_text: st.SearchStrategy[str]) -> st.SearchStrategy[list[LockedStore]]:
-    entry = st.builds(LockedStore, st.sampled_from(["user", "system"]), NAME, draw_text,
+def _entries(draw_text: st.SearchStrategy[str],
+             names: st.SearchStrategy[str] = NAME) -> st.SearchStrategy[list[LockedStore]]:
+    entry = st.builds(LockedStore, st.sampled_from(["user", "system"]), names, draw_text,
                       draw_text, COMMIT)
     return st.lists(entry, max_size=4, unique_by=lambda e: (e.scope, e.name))
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
-@given(_entries(ANY_TEXT))
+@given(_entries(ANY_TEXT, ANY_TEXT))
 def test_any_string_survives_the_toml_round_trip(entries: list[LockedStore]) -> None:
     data = tomllib.loads(lockfile.render(entries))
     assert data["version"] == lockfile.LOCK_VERSION
