@@ -59,6 +59,7 @@ class Report:
     files: int = 0
     cards: int = 0
     against: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the reader, not problems
 
     @property
     def ok(self) -> bool:
@@ -428,7 +429,13 @@ def merge_reports(reports: Iterable[Report]) -> Report:
         total.files += report.files
         total.cards += report.cards
         total.against += [a for a in report.against if a not in total.against]
+        total.notes += [n for n in report.notes if n not in total.notes]
     return total
+
+
+IGNORED_AGAINST = ("note: the 'against' of the pushed assetcards.toml is not followed here; "
+                   "this server checks names against the stores it is configured with "
+                   "(git config assetcards.against)")
 
 
 def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
@@ -464,6 +471,8 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
             report = check(target, others)
             report.problems = [replace(p, file=f"{commit[:12]}:{p.file}")
                                for p in report.problems]
+            if target.manifest is not None and target.manifest.against:
+                report.notes.append(IGNORED_AGAINST)
             reports.append(report)
     return merge_reports(reports)
 

@@ -74,6 +74,7 @@ def test_a_pushed_manifest_does_not_choose_what_the_server_reads(tmp_path: Path,
     assert result.returncode == 0, result.stderr
     assert "secret" not in result.stderr.replace("secret_model", "")  # no file of private.git
     assert "Traceback" not in result.stderr
+    assert f"remote: {checks.IGNORED_AGAINST}" in result.stderr
     assert git(bare, "rev-parse", "main") == pushed
 
 
