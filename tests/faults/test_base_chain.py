@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 
 from assetcards.card import MAX_BASE_DEPTH
+from assetcards.locations import Locations
+from assetcards.stores import StorePaths, read_state
 
-from ..gitutil import make_repo
+from ..gitutil import make_repo, make_upstream
 from ..storeutil import CARDS
 from .helpers import cards
 
@@ -89,3 +91,14 @@ def test_an_override_does_not_count_as_a_card_of_the_chain(tmp_path: Path) -> No
     (root / "cards" / "override.yaml").write_text(f"name: {last}@user\ndescription: mine\n")
     checked = cards("validate", "--no-tracked", str(root))
     assert checked.returncode == 0, checked.stdout
+
+
+def test_store_add_refuses_a_chain_past_the_limit(tmp_path: Path,
+                                                  locations: Locations) -> None:
+    bare, _ = make_upstream(tmp_path, {"cards/chain.yaml": _chain_file(MAX_BASE_DEPTH + 1)})
+    added = cards("store", "add", "team", str(bare))
+    assert added.returncode == 1
+    assert "has invalid cards; not pinned" in added.stderr
+    assert (f"cards/chain.yaml:{4 * MAX_BASE_DEPTH + 3}:1: c{MAX_BASE_DEPTH}: base chain is "
+            f"longer than {MAX_BASE_DEPTH} cards") in added.stderr
+    assert read_state(StorePaths(locations.user, "team")) is None
