@@ -50,6 +50,11 @@ HOSTILE_FILES: dict[str, tuple[bytes, str]] = {
     "timestamp-document": (b"--- !!timestamp 2001-01-01\n", "document is a scalar, not a mapping"),
     "binary-name": (b"name: !!binary aGVsbG8=\n", "'name' must be a string, not bytes"),
     "set-base": (b"name: a\nbase: !!set {b}\n", "'base' must be a card name, not set"),
+    # values PyYAML's constructors fail on with exceptions other than YAMLError
+    "impossible-date": (b"name: t\nreleased: 2024-13-45\n",
+                        "'2024-13-45' is not a valid !!timestamp value; quote it"),
+    "empty-int": (b"name: t\nx: [1, {y: !!int }]\n", "'' is not a valid !!int value"),
+    "empty-timestamp": (b"name: !!timestamp \n", "'' is not a valid !!timestamp value"),
 }
 
 
