@@ -13,6 +13,11 @@ from .structure import StructureError, describe, structure, unstructure
 
 T = TypeVar("T")
 
+# The longest base chain a card may have, the card included: reading stops there and
+# validation reports a longer chain, so that every card validation accepts can be read.
+# Far deeper than any real chain; lookups recurse once per base, well within Python's stack.
+MAX_BASE_DEPTH = 256
+
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 KINDS = ("model", "tokenizer", "dataset")
 BASE_PATH_KEY = "__base_path__"  # the directory a provider read a card from (fairseq2's key)

@@ -19,12 +19,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import AssetNotFoundError, Problem
+from .errors import AssetMetadataError, AssetNotFoundError, Problem, UnsafeInputError
 from .git import Repo, TreeEntry, check_url
 from .locations import Locations
 from .manifest import MANIFEST_NAME, Manifest, parse_manifest
 from .parse import CARD_SUFFIXES, ParsedFile, is_card_path
-from .sources import DirectorySource, IndexSource, SourceFile, TreeSource, card_files
+from .sources import (
+    DirectorySource,
+    IndexSource,
+    SourceFile,
+    TreeSource,
+    card_files,
+    parse_files,
+    read_regular_file,
+)
 from .validate import CardSet, validate
 
 if TYPE_CHECKING:  # the index (sqlite) loads only when a cache is there to use
@@ -51,6 +59,7 @@ class Report:
     files: int = 0
     cards: int = 0
     against: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the reader, not problems
 
     @property
     def ok(self) -> bool:
@@ -79,9 +88,20 @@ def find_root(path: Path) -> Path:
     return start
 
 
+MAX_MANIFEST_BYTES = 1024 * 1024
+
+
 def read_manifest(root: Path) -> Manifest | None:
+    """ROOT's manifest, if it has one: a regular file (a FIFO or a device is not opened for
+    reading), read up to MAX_MANIFEST_BYTES."""
     file = root / MANIFEST_NAME
-    return parse_manifest(file.read_bytes(), MANIFEST_NAME) if file.is_file() else None
+    if not file.is_file():
+        return None
+    data = read_regular_file(file, MAX_MANIFEST_BYTES)
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise AssetMetadataError([Problem(MANIFEST_NAME, 1, 1, message=f"manifest is larger "
+                                          f"than {MAX_MANIFEST_BYTES} bytes", code="too-large")])
+    return parse_manifest(data, MANIFEST_NAME)
 
 
 def _card_dir(manifest: Manifest | None, has_cards_dir: bool) -> str:
@@ -93,29 +113,43 @@ def directory_target(root: Path, paths: Sequence[Path] = ()) -> Target:
     are reported."""
     manifest = read_manifest(root)
     card_dir = _card_dir(manifest, (root / "cards").is_dir())
-    under = DirectorySource(root / card_dir).list_files()
-    rels = {f"{card_dir}/{f.path}" if card_dir else f.path for f in under}
+    listed = _under(root, root / card_dir if card_dir else root)
     only: set[str] | None = None
     if paths:
         only = set()
         for path in paths:
-            only |= _named_files(root, path)
-        rels |= only
-    source = DirectorySource(root, [Path(rel) for rel in sorted(rels)])
-    primary = CardSet(str(root), source.parse())
+            named = _named_files(root, path)
+            listed += named
+            only |= {f.path for f in named}
+    files = sorted({f.path: f for f in listed}.values())
+    primary = CardSet(str(root), parse_files(DirectorySource(root), files))
     return Target(primary, manifest, only, root)
 
 
-def _named_files(root: Path, path: Path) -> set[str]:
-    if not path.exists():
+def _under(root: Path, directory: Path) -> list[SourceFile]:
+    """The card files under DIRECTORY, with paths relative to ROOT (odd names stay escaped,
+    special files stay refused: parsing reports them without opening them)."""
+    real = directory.resolve()
+    if not real.is_relative_to(root.resolve()):
+        raise UnsafeInputError(f"{directory} leads outside the store at {root}; a store's "
+                               "cards directory must be inside it")
+    base = real.relative_to(root.resolve()).as_posix()
+    prefix = "" if base == "." else base + "/"
+    return [f._replace(path=prefix + f.path) for f in DirectorySource(directory).list_files()]
+
+
+def _named_files(root: Path, path: Path) -> list[SourceFile]:
+    if not os.path.lexists(path):
         raise AssetNotFoundError(f"{path}: no such file or directory")
     real_root = root.resolve()
+    if not path.resolve().is_relative_to(real_root):
+        raise UnsafeInputError(f"{path} leads outside the store at {root}")
     if path.is_dir():
-        base = path.resolve().relative_to(real_root).as_posix()
-        prefix = "" if base == "." else base + "/"
-        return {prefix + f.path for f in DirectorySource(path).list_files()}
-    rel = path.resolve().relative_to(real_root).as_posix()
-    return {rel} if rel.endswith((".yaml", ".yml")) and is_card_path(rel) else set()
+        return _under(root, path)
+    rel = Path(os.path.relpath(path.absolute(), root.absolute())).as_posix()  # the link's name
+    if not (rel.endswith((".yaml", ".yml")) and is_card_path(rel)):
+        return []
+    return [DirectorySource(root).entry(rel)]
 
 
 def path_targets(paths: Sequence[Path]) -> list[Target]:
@@ -173,8 +207,6 @@ def _git_target(repo: Repo, entries: Sequence[TreeEntry], label: str,
 
 
 def source_parse(source: IndexSource | TreeSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
-    from .sources import parse_files
-
     return parse_files(source, files)
 
 
@@ -240,13 +272,79 @@ def against_set(spec: str, locations: Locations, base: Path | None = None,
         raise AssetNotFoundError(f"store {spec!r} is neither a directory nor a git URL, nor a "
                                  "store tracked on this machine")
     check_url(spec)
+    return _mirror_set(spec, locations, cache)
+
+
+MIRROR_KEEP_DAYS = 30  # a mirror of an `against` URL nobody asked for in this long is removed
+_MIRROR_LOCK_TIMEOUT = 120.0
+
+
+def _mirror_set(url: str, locations: Locations, cache: ParseCache | None) -> CardSet:
+    """The cards at the HEAD of URL, fetched into a mirror under the cache. The mirror is
+    locked while it is created and fetched (two hooks at once share it safely), created in a
+    temporary directory then renamed into place, and mirrors unused for MIRROR_KEEP_DAYS are
+    removed."""
     import hashlib
 
-    digest = hashlib.sha256(spec.encode()).hexdigest()[:16]
-    mirror = locations.cache / "against" / f"{digest}.git"
-    repo = Repo(mirror) if (mirror / "HEAD").is_file() else Repo.init_bare(mirror)
-    repo.fetch(spec, ["+HEAD:refs/against/head"])
-    return _repo_head_set(repo, spec, cache, "refs/against/head")
+    from .locks import hold
+
+    mirrors = locations.cache / "against"
+    name = hashlib.sha256(url.encode()).hexdigest()[:16]
+    mirror = mirrors / f"{name}.git"
+    with hold(mirrors / f"{name}.lock", f"mirror of {url}", _MIRROR_LOCK_TIMEOUT):
+        repo = Repo(mirror) if (mirror / "HEAD").is_file() else _new_mirror(mirror)
+        repo.fetch(url, ["+HEAD:refs/against/head"])
+        result = _repo_head_set(repo, url, cache, "refs/against/head")
+        (mirrors / f"{name}.used").touch()
+    prune_mirrors(mirrors)
+    return result
+
+
+def _new_mirror(mirror: Path) -> Repo:
+    """An empty bare repository at MIRROR, made beside it then renamed (never half made)."""
+    import shutil
+    import tempfile
+
+    shutil.rmtree(mirror, ignore_errors=True)  # a leftover without HEAD
+    staging = Path(tempfile.mkdtemp(prefix=f".{mirror.name}.", dir=mirror.parent))
+    try:
+        Repo.init_bare(staging)
+        os.rename(staging, mirror)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return Repo(mirror)
+
+
+def prune_mirrors(mirrors: Path, now: float | None = None) -> list[str]:
+    """Remove the mirrors under MIRRORS unused for MIRROR_KEEP_DAYS (their `.used` stamp),
+    skipping any whose lock is held. Returns the names removed."""
+    import shutil
+    import time
+
+    import filelock
+
+    limit = (time.time() if now is None else now) - MIRROR_KEEP_DAYS * 86400
+    removed = []
+    for stamp in sorted(mirrors.glob("*.used")):
+        name = stamp.name[:-len(".used")]
+        try:
+            if stamp.stat().st_mtime >= limit:
+                continue
+        except OSError:
+            continue
+        lock = filelock.FileLock(str(mirrors / f"{name}.lock"))
+        try:
+            lock.acquire(timeout=0)
+        except (filelock.Timeout, OSError):
+            continue  # in use right now: kept
+        try:
+            shutil.rmtree(mirrors / f"{name}.git", ignore_errors=True)
+            stamp.unlink(missing_ok=True)
+            removed.append(name)
+        finally:
+            lock.release()
+    return removed
 
 
 def _repo_head_set(repo: Repo, label: str, cache: ParseCache | None,
@@ -280,10 +378,20 @@ def own_locations(root: Path) -> list[str]:
     return list(dict.fromkeys(spellings))
 
 
+def server_against(repo: Repo) -> list[str]:
+    """The stores a receiving repository checks pushed names against: its own configuration
+    (`git config --add assetcards.against STORE_OR_URL`), never the pushed content."""
+    result = repo.run("config", "--get-all", "assetcards.against", check=False)
+    return [line.strip() for line in result.stdout.decode("utf-8", "replace").splitlines()
+            if line.strip()]
+
+
 def against_sets(target: Target, specs: Sequence[str], locations: Locations,
-                 use_tracked: bool = True, cache: ParseCache | None = None) -> list[CardSet]:
+                 use_tracked: bool = True, cache: ParseCache | None = None,
+                 trust_manifest: bool = True) -> list[CardSet]:
     """The card sets TARGET's names must not collide with: every store tracked here, the
-    manifest's `against` list and SPECS."""
+    manifest's `against` list (unless not TRUST_MANIFEST: on a server, the manifest is the
+    pusher's) and SPECS."""
     sets: list[CardSet] = []
     if use_tracked and locations.may_have_stores():
         from .stores import list_stores, tracked_card_sets
@@ -292,7 +400,8 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
             exclude = own_locations(target.root) if target.root is not None else []
             sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
     known = {s.label for s in sets}
-    wanted = list(target.manifest.against if target.manifest else ()) + list(specs)
+    declared = target.manifest.against if target.manifest and trust_manifest else ()
+    wanted = list(declared) + list(specs)
     for spec in dict.fromkeys(wanted):
         if spec in known:
             continue
@@ -320,7 +429,13 @@ def merge_reports(reports: Iterable[Report]) -> Report:
         total.files += report.files
         total.cards += report.cards
         total.against += [a for a in report.against if a not in total.against]
+        total.notes += [n for n in report.notes if n not in total.notes]
     return total
+
+
+IGNORED_AGAINST = ("note: the 'against' of the pushed assetcards.toml is not followed here; "
+                   "this server checks names against the stores it is configured with "
+                   "(git config assetcards.against)")
 
 
 def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
@@ -328,10 +443,14 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
                environ: Mapping[str, str] | None = None) -> Report:
     """Check every commit a push brings (UPDATES: old, new, ref lines of a pre-receive hook).
     A commit is checked for the card files it changes against its first parent; each problem
-    names the commit in its file field (`<commit>:<path>`)."""
+    names the commit in its file field (`<commit>:<path>`). Names are checked against the
+    stores the server's configuration names (see server_against) and those tracked here; the
+    pushed manifest's `against` is not followed (it would let a pusher read other repositories
+    and URLs as the server)."""
     repo = hook_repo(root, environ)
     reports = []
     others: list[CardSet] | None = None
+    configured = server_against(repo)
     for _old, new, _ref in updates:
         if new == _NULL_OID:
             continue
@@ -347,10 +466,13 @@ def check_push(root: Path, updates: Sequence[tuple[str, str, str]],
                     target.only_files = set(old)
                     target.removed_names = _removed_names(repo, target, old)
             if others is None:
-                others = against_sets(target, (), locations, cache=cache)
+                others = against_sets(target, configured, locations, cache=cache,
+                                      trust_manifest=False)
             report = check(target, others)
             report.problems = [replace(p, file=f"{commit[:12]}:{p.file}")
                                for p in report.problems]
+            if target.manifest is not None and target.manifest.against:
+                report.notes.append(IGNORED_AGAINST)
             reports.append(report)
     return merge_reports(reports)
 

@@ -15,15 +15,17 @@ TOML, deterministic (stores sorted by scope and name, fixed key order) and writt
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomli_w
+
 from .errors import AssetError, AssetMetadataError, Problem
 from .fsutil import atomic_write_bytes
 from .git import check_url, is_oid
+from .sources import SpecialFileError, read_regular_file
 from .stores import Store, check_store_name
 
 if sys.version_info >= (3, 11):
@@ -34,6 +36,7 @@ else:  # pragma: no cover
 LOCK_VERSION = 1
 DEFAULT_LOCKFILE = "cards.lock"
 ENV_LOCKFILE = "ASSETCARDS_LOCKFILE"
+MAX_LOCKFILE_BYTES = 4 * 1024 * 1024  # some 20,000 stores
 
 
 @dataclass(frozen=True, order=True)
@@ -50,14 +53,19 @@ def entries_of(stores: Sequence[Store]) -> list[LockedStore]:
                   for s in stores)
 
 
+_KEYS = ("name", "scope", "url", "ref", "commit")
+
+
 def render(entries: Sequence[LockedStore]) -> str:
-    lines = ["# Written by `cards lock`. Rebuild this state with "
-             "`cards sync --lockfile <this file>`.", f"version = {LOCK_VERSION}"]
-    for e in sorted(entries):
-        lines += ["", "[[store]]"]
-        for key in ("name", "scope", "url", "ref", "commit"):
-            lines.append(f"{key} = {json.dumps(getattr(e, key))}")
-    return "\n".join(lines) + "\n"
+    """The lock file's text, written by a TOML writer: any string git accepts (a ref such as
+    `feat/\U0001F600`, control characters) is escaped as TOML readers expect."""
+    header = ("# Written by `cards lock`. Rebuild this state with "
+              "`cards sync --lockfile <this file>`.\n")
+    data: dict[str, object] = {"version": LOCK_VERSION}
+    stores = [{key: getattr(e, key) for key in _KEYS} for e in sorted(entries)]
+    if stores:
+        data["store"] = stores
+    return header + tomli_w.dumps(data)
 
 
 def write(path: Path, entries: Sequence[LockedStore]) -> None:
@@ -72,9 +80,14 @@ def read(path: Path) -> list[LockedStore]:
         return AssetMetadataError([Problem(where, 0, 0, message=message, code="lockfile")])
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_regular_file(path, MAX_LOCKFILE_BYTES)  # a FIFO or a device is refused
+        if len(raw) > MAX_LOCKFILE_BYTES:
+            raise fail(f"lock file is larger than {MAX_LOCKFILE_BYTES} bytes")
+        data = tomllib.loads(raw.decode("utf-8"))
     except FileNotFoundError:
         raise fail(f"lock file {where} does not exist; write one with `cards lock`") from None
+    except SpecialFileError as exc:
+        raise fail(f"lock file is {exc.kind}, not a regular file; nothing was read") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise fail(f"cannot read lock file: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

@@ -198,6 +198,9 @@ def _card_from_node(
     except yaml.YAMLError as exc:
         _reset(loader)
         return None, [_constructor_problem(exc, file, line, col)]
+    except _CONSTRUCTOR_BUGS:  # PyYAML fails so on some tagged scalars (`!!int ` with no value)
+        _reset(loader)
+        return None, [_unreadable_scalar(loader, node, file, line, col)]
     except RecursionError:
         _reset(loader)
         return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
@@ -432,6 +435,31 @@ def _expansion_problem(root: Node, file: str) -> Problem:
     return Problem(file, line, col,
                    message=f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
                    "(an alias bomb?)", code="alias-bomb")
+
+
+_CONSTRUCTOR_BUGS = (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError)
+
+
+def _unreadable_scalar(loader: CardLoader, root: Node, file: str, line: int,
+                       col: int) -> Problem:
+    """The first scalar under ROOT that PyYAML's constructor for its tag cannot build (such as
+    `!!timestamp` or `!!int` with an empty or impossible value), as a problem at its place."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ScalarNode) and node.tag != _STR_TAG:
+            construct = loader.yaml_constructors.get(node.tag)
+            try:
+                if construct is not None:
+                    construct(loader, node)
+            except _CONSTRUCTOR_BUGS:
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                return Problem(file, node.start_mark.line + 1, node.start_mark.column + 1,
+                               message=f"{node.value!r:.40} is not a valid {tag} value; quote "
+                               "it to keep it as text, or fix it", code="bad-value")
+        stack.extend(reversed(_children(node)))
+    return Problem(file, line, col, message="a value of this card cannot be read",
+                   code="bad-value")
 
 
 def _children(node: Node) -> list[Node]:

@@ -7,6 +7,7 @@ Parsing and validation are written once over this abstraction. Each file carries
 from __future__ import annotations
 
 import os
+import stat
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -51,6 +52,10 @@ class CardSource(ABC):
     def parse(self) -> list[ParsedFile]:
         return parse_files(self, self.list_files())
 
+    def refusal(self, file: SourceFile) -> str | None:
+        """Why FILE is not read although listed (a FIFO, a device...), if it is not."""
+        return None
+
 
 def file_name_problem(path: str) -> Problem | None:
     """What is wrong with the name of the card file PATH, as listed (see
@@ -80,7 +85,61 @@ def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedF
             message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
             results.append(ParsedFile(f.path, problems=[Problem(f.path, 1, 1, message=message,
                                                                 code="too-large")]))
+        elif (refused := source.refusal(f)) is not None:  # listed, never opened
+            results.append(ParsedFile(f.path, problems=[Problem(f.path, 0, 0, message=refused,
+                                                                code="special-file")]))
     return results
+
+
+# -- special files (FIFOs, sockets, devices): listed, so that they are reported, never opened --
+
+_SPECIAL_KEY = "special:"  # the content key of a special file: what it is
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISDIR, "a directory"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file of MODE is when it is not a regular file ("a FIFO", ...), else None."""
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _KINDS if test(mode)), "not a regular file")
+
+
+def special_message(kind: str) -> str:
+    return f"not a regular file ({kind}): skipped without opening it; remove it or replace it " \
+           "with a card file"
+
+
+def _file_entry(rel: str, st: os.stat_result) -> SourceFile:
+    kind = special_kind(st.st_mode)
+    if kind is not None:
+        return SourceFile(rel, _SPECIAL_KEY + kind, -1)
+    return SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size)
+
+
+class SpecialFileError(OSError):
+    """A path that was to be read as a card file is a FIFO, a device, a socket..."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path}: {special_message(kind)}")
+        self.kind = kind
+
+
+def read_regular_file(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """At most MAX_BYTES + 1 bytes of the regular file at PATH. The file is opened without
+    blocking (a FIFO would wait for a writer) and checked to be a regular file before a byte
+    is read: SpecialFileError otherwise (also when it was swapped after being listed)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    try:
+        kind = special_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise SpecialFileError(str(path), kind)
+        os.set_blocking(fd, True)
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(max_bytes + 1)
+    finally:
+        os.close(fd)
 
 
 class DirectorySource(CardSource):
@@ -92,6 +151,7 @@ class DirectorySource(CardSource):
     def __init__(self, root: Path | str, paths: Sequence[Path] | None = None) -> None:
         self.root = Path(root)
         self._paths = list(paths) if paths is not None else None
+        self._refused: dict[str, str] = {}  # path -> what it turned out to be when opened
 
     @property
     def label(self) -> str:
@@ -129,8 +189,13 @@ class DirectorySource(CardSource):
                     st = os.stat(full)
                 except OSError:
                     continue
-                files.append(SourceFile(rel, f"{st.st_size}:{st.st_mtime_ns}", st.st_size))
+                files.append(_file_entry(rel, st))
         return files
+
+    def entry(self, rel: str) -> SourceFile:
+        """The file at REL (relative to the root) as listed: stat follows a symlink, and a
+        special file is marked so that it is reported, never opened."""
+        return _file_entry(rel, os.stat(self.root / rel))
 
     def _stat(self, path: Path) -> SourceFile:
         full = path if path.is_absolute() else self.root / path
@@ -145,13 +210,22 @@ class DirectorySource(CardSource):
 
     def read(self, files: Sequence[SourceFile]) -> Iterator[tuple[SourceFile, bytes]]:
         for f in files:
+            if f.key.startswith(_SPECIAL_KEY):
+                continue
             full = Path(f.path) if os.path.isabs(f.path) else self.root / f.path
             try:
-                with open(full, "rb") as handle:
-                    data = handle.read(MAX_FILE_BYTES + 1)
+                data = read_regular_file(full)
+            except SpecialFileError as exc:
+                self._refused[f.path] = exc.kind
+                continue
             except OSError:
                 continue
             yield f, data
+
+    def refusal(self, file: SourceFile) -> str | None:
+        kind = (file.key[len(_SPECIAL_KEY):] if file.key.startswith(_SPECIAL_KEY)
+                else self._refused.get(file.path))
+        return special_message(kind) if kind is not None else None
 
 
 def _is_store_checkout(path: str) -> bool:

@@ -17,7 +17,7 @@ from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
-from .card import BASE_PATH_KEY, AssetCard, Provenance
+from .card import BASE_PATH_KEY, MAX_BASE_DEPTH, AssetCard, Provenance
 from .errors import (
     AssetArgumentError,
     AssetCardError,
@@ -38,8 +38,6 @@ from .providers import (
 EnvironmentResolver = Callable[[], "str | None"]
 ENV_VARIABLE = "FAIRSEQ2_ASSET_ENV"
 LOCKFILE_VARIABLE = "ASSETCARDS_LOCKFILE"  # a lock file the default asset_store reads
-# Lookups recurse once per base; far deeper than any real chain, well within Python's stack.
-MAX_BASE_DEPTH = 256
 
 
 class AssetStore(ABC):

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import uris
-from .card import card_kind
+from .card import MAX_BASE_DEPTH, card_kind
 from .errors import Problem
 from .manifest import Manifest
 from .parse import CardDoc, ParsedFile
@@ -85,6 +85,7 @@ class _Index:
                     if type(base) is str:
                         self.used_as_base.add(base)
         self._chains: dict[int, tuple[list[CardDoc], str | None]] = {}
+        self.too_long: dict[int, CardDoc] = {}  # id(doc) -> the first base past the limit
         self._inherited: dict[int, tuple[Mapping[str, Any], str]] = {}
 
     def chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
@@ -113,6 +114,9 @@ class _Index:
             base = self.by_name.get(base_name)
             if base is None:
                 return chain, None
+            if _cards_in(chain) >= MAX_BASE_DEPTH:  # readers stop here: so does the walk
+                self.too_long[id(doc)] = base
+                return chain, None
             chain.append(base)
             seen.add(base_name)
             current = base
@@ -134,6 +138,20 @@ class _Index:
             if loop is None:
                 self._inherited[key] = found
         return found
+
+
+def _cards_in(chain: Sequence[CardDoc]) -> int:
+    """How many cards a reader walks for CHAIN (an override is merged into its card)."""
+    return len(chain) - (1 if "@" in chain[0].name else 0)
+
+
+def _too_long(doc: CardDoc, chain: Sequence[CardDoc], past: CardDoc) -> Problem:
+    names = [d.name for d in chain]
+    shown = " -> ".join([*names[:2], "...", *names[-2:]]) if len(names) > 4 else " -> ".join(
+        names)
+    return _problem(doc, "base", f"base chain is longer than {MAX_BASE_DEPTH} cards, which "
+                    f"readers refuse: {shown} -> {past.name} ({past.file}:{past.line}); make "
+                    "it shorter", "base-too-deep")
 
 
 _NOTHING: Mapping[str, Any] = {}
@@ -161,9 +179,11 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
         if plain not in index.by_name:
             problems.append(_problem(doc, "name", f"override card {doc.name!r} has no card "
                                      f"{plain!r} to override", "orphan-override"))
-    _, loop = index.chain(doc)
+    chain, loop = index.chain(doc)
     if loop and base is not None:
         problems.append(_problem(doc, "base", f"base chain {loop}", "base-cycle"))
+    if id(doc) in index.too_long:
+        problems.append(_too_long(doc, chain, index.too_long[id(doc)]))
     inherited, inherited_kind = index.inherited(doc)
     kind = min(card_kind(metadata), inherited_kind, key=_KIND_RANK.__getitem__)
     concrete = "@" not in doc.name and doc.name not in index.used_as_base

@@ -41,6 +41,20 @@ HOSTILE_FILES: dict[str, tuple[bytes, str]] = {
     "escaping-checkpoint": (model("escape", checkpoint="../../../../etc/passwd").encode(),
                             "'checkpoint' path '../../../../etc/passwd' leads outside the "
                             "card repository"),
+    # top-level YAML tags: a document that is not a plain mapping is not a card
+    "set-document": (b"--- !!set\n? name\n? x\n", "document is tagged !!set, not a mapping"),
+    "empty-set-document": (b"--- !!set {}\n", "document is tagged !!set, not a mapping"),
+    "omap-document": (b"--- !!omap\n- name: a\n- x: 1\n", "document is a list, not a mapping"),
+    "pairs-document": (b"--- !!pairs\n- name: a\n", "document is a list, not a mapping"),
+    "binary-document": (b"--- !!binary aGVsbG8=\n", "document is a scalar, not a mapping"),
+    "timestamp-document": (b"--- !!timestamp 2001-01-01\n", "document is a scalar, not a mapping"),
+    "binary-name": (b"name: !!binary aGVsbG8=\n", "'name' must be a string, not bytes"),
+    "set-base": (b"name: a\nbase: !!set {b}\n", "'base' must be a card name, not set"),
+    # values PyYAML's constructors fail on with exceptions other than YAMLError
+    "impossible-date": (b"name: t\nreleased: 2024-13-45\n",
+                        "'2024-13-45' is not a valid !!timestamp value; quote it"),
+    "empty-int": (b"name: t\nx: [1, {y: !!int }]\n", "'' is not a valid !!int value"),
+    "empty-timestamp": (b"name: !!timestamp \n", "'' is not a valid !!timestamp value"),
 }
 
 
@@ -73,7 +87,7 @@ def test_hostile_loose_cards_are_listed_as_errors(tmp_path: Path, locations: Loc
     problems = [p["message"] for lst in json.loads(listed.stdout) for p in lst["problems"]]
     assert sorted(e["name"] for e in entries if not e["error"]) == ["escape", "fine"]
     for kind, (_, problem) in HOSTILE_FILES.items():
-        if kind != "escaping-checkpoint":  # a valid card to read; validation refuses it
+        if kind not in ("escaping-checkpoint", "set-base"):  # read; validation refuses them
             assert any(problem in p for p in problems), kind
     assert cards("show", "fine").returncode == 0
 
@@ -177,3 +191,126 @@ def test_usage_errors_exit_2() -> None:
         result = cards(*args)
         assert result.returncode == 2, args
         assert "Usage:" in result.stderr or "Error:" in result.stderr
+
+
+# -- file names, manifest values, environment variables, option values ------------------------
+
+ODD_NAMES = [b"bad\xff.yaml", b"ctl\x1b[31m.yaml", b"new\nline.yaml", b"tab\t.yaml",
+             b"back\\slash.yaml", b"del\x7f.yaml"]
+
+
+def _raw_control(text: str) -> bool:
+    return any(ord(c) < 32 and c not in "\n" or ord(c) == 127 for c in text)
+
+
+@pytest.mark.parametrize("raw", ODD_NAMES, ids=lambda b: b.decode("ascii", "backslashreplace"))
+def test_odd_file_names_are_reported_escaped_never_read(raw: bytes, tmp_path: Path,
+                                                        locations: Locations) -> None:
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "ok.yaml").write_text(model("fine"))
+    with open(os.path.join(os.fsencode(loose), raw), "wb") as handle:
+        handle.write(model("odd").encode())
+    checked = cards("validate", "--no-tracked", "--json", str(loose))
+    assert checked.returncode == 1
+    problems = json.loads(checked.stdout)["problems"]
+    assert [p["code"] for p in problems] == ["bad-file-name"]
+    assert not _raw_control(problems[0]["file"]) and "\\udc" not in checked.stdout
+    locations.user.mkdir(parents=True)
+    with open(os.path.join(os.fsencode(locations.user), raw), "wb") as handle:
+        handle.write(model("odd").encode())
+    (locations.user / "ok.yaml").write_text(model("fine"))
+    listed = cards("list", "--scope", "user")
+    assert listed.returncode == 1 and not _raw_control(listed.stdout.replace("\n", ""))
+    assert cards("show", "fine").returncode == 0
+    assert cards("show", "odd").returncode == 1
+    bare, _ = make_upstream(tmp_path, {"cards/ok.yaml": model("fine")})
+    work = tmp_path / "upstream-work"
+    with open(os.path.join(os.fsencode(work / "cards"), raw), "wb") as handle:
+        handle.write(model("odd").encode())
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "odd name")
+    git(work, "push", "-q", "origin", "main")
+    added = cards("store", "add", "team", str(bare))
+    assert added.returncode == 1
+    assert "has invalid cards; not pinned" in added.stderr
+    assert read_state(StorePaths(locations.user, "team")) is None
+
+
+@pytest.mark.parametrize("value", ['cards = "a\\u0000b"', 'cards = "a\\u001bb"',
+                                   'cards = "/etc"', 'cards = "../x"', "cards = 5",
+                                   'cards = "x/../../y"', 'against = "x"', "against = [1]",
+                                   "against = [[]]", "store = 1"])
+def test_hostile_manifest_values(value: str, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "cards").mkdir(parents=True)
+    (repo / "cards" / "a.yaml").write_text(model("fine"))
+    head = "" if value.startswith(("store =", "[")) else "[store]\n"
+    (repo / "assetcards.toml").write_text(head + value + "\n")
+    os.chdir(repo)
+    checked = cards("validate", "--no-tracked")
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stderr.startswith("error: assetcards.toml:"), checked.stderr
+    assert not _raw_control(checked.stderr.replace("\n", ""))
+
+
+@pytest.mark.parametrize(("variable", "value", "command"), [
+    ("ASSETCARDS_GIT_TIMEOUT", "abc", ["store", "add", "s", "https://example.invalid/x.git"]),
+    ("ASSETCARDS_GIT_TIMEOUT", "nan", ["store", "add", "s", "https://example.invalid/x.git"]),
+    ("ASSETCARDS_GIT_TIMEOUT", "inf", ["store", "add", "s", "https://example.invalid/x.git"]),
+    ("ASSETCARDS_GIT_TIMEOUT", "-1", ["store", "add", "s", "https://example.invalid/x.git"]),
+    ("FAIRSEQ2_DOWNLOAD_TIMEOUT", "nan", ["fetch", "x"]),
+    ("FAIRSEQ2_DOWNLOAD_TIMEOUT", "inf", ["fetch", "x"]),
+    ("FAIRSEQ2_DOWNLOAD_TIMEOUT", "0", ["fetch", "x"]),
+    ("FAIRSEQ2_DOWNLOAD_TIMEOUT", "abc", ["fetch", "x"]),
+])
+def test_bad_numeric_settings_name_the_variable(variable: str, value: str,
+                                                command: list[str]) -> None:
+    env = {**os.environ, variable: value}
+    result = cards(*command, env=env)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"error: {variable}"), result.stderr
+    assert repr(value) in result.stderr
+    assert cards("list", env=env).returncode == 0  # a command that does not use it works
+
+
+@pytest.mark.parametrize(("target", "kind"), [("fifo", "a FIFO"), ("/dev/zero",
+                                                                    "a character device"),
+                                               ("dir", "a directory")])
+def test_a_lock_file_that_is_not_a_regular_file_is_refused_unread(
+        tmp_path: Path, target: str, kind: str) -> None:
+    if target == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+    if target == "dir":
+        (tmp_path / "dir").mkdir()
+    path = target if target.startswith("/") else str(tmp_path / target)
+    message = f"error: {path}: lock file is {kind}, not a regular file; nothing was read"
+    for args, env in ((["list"], {"ASSETCARDS_LOCKFILE": path}),
+                      (["sync", "--lockfile", path], {}), (["lock", "--check", path], {})):
+        result = cards(*args, env={**os.environ, **env}, timeout=30)
+        if target == "dir" and args[0] != "list":  # the options take files only
+            assert result.returncode == 2 and "is a directory" in result.stderr
+            continue
+        assert (result.returncode, result.stderr.strip()) == (1, message), args
+
+
+@pytest.mark.parametrize("variable", ["FAIRSEQ2_ASSET_DIR", "FAIRSEQ2_USER_ASSET_DIR"])
+@pytest.mark.parametrize("target", ["file", "fifo", "/dev/null"])
+def test_a_root_that_is_not_a_directory_is_empty(tmp_path: Path, variable: str,
+                                                 target: str) -> None:
+    (tmp_path / "file").write_text("name: a\n")
+    os.mkfifo(tmp_path / "fifo")
+    path = target if target.startswith("/") else str(tmp_path / target)
+    result = cards("list", "--json", env={**os.environ, variable: path}, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert all(listing["problems"] == [] for listing in json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("args", [["sync", "--jobs", "nan"], ["sync", "--jobs", "1e3"],
+                                  ["sync", "--jobs", "-1"], ["log", "x", "-n", "-1"],
+                                  ["log", "x", "-n", "1.5"], ["fetch", "x", "--timeout", "nan"],
+                                  ["sync", "--lock-timeout", "inf"]])
+def test_odd_option_values_are_usage_errors(args: list[str]) -> None:
+    result = cards(*args)
+    assert result.returncode == 2, (args, result.stderr)
+    assert result.stderr.splitlines()[-1].startswith("Error: Invalid value for"), result.stderr

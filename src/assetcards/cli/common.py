@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ..locations import Locations
+from ..settings import Range, SettingError, parse_float
 
 if TYPE_CHECKING:
     from ..store import StandardAssetStore
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Bounded(click.ParamType):  # type: ignore[type-arg,unused-ignore]
+    """A number option inside a Range: `nan`, `inf`, negative or huge values are a usage
+    error naming the option, the value and the accepted range (settings.parse_float)."""
+
+    name = "number"
+
+    def __init__(self, accepted: Range) -> None:
+        self.accepted = accepted
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        if isinstance(value, float) and self.accepted.contains(value):
+            return value
+        try:
+            return parse_float("value", str(value), self.accepted)
+        except SettingError:
+            self.fail(f"{str(value)!r} is not {self.accepted.describe()}", param, ctx)
+
+
+MAX_WAIT = 86400.0
+# Seconds to wait for a lock: 0 (do not wait) up to a day.
+LOCK_SECONDS = Bounded(Range(0, MAX_WAIT, unit="of seconds"))
+# A network timeout: more than 0, up to a day.
+TIMEOUT_SECONDS = Bounded(Range(0, 86400, low_open=True, unit="of seconds"))
 
 
 def json_option(func: F) -> F:
@@ -22,6 +49,21 @@ def json_option(func: F) -> F:
 
 def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True, default=str))
+
+
+def wants_json(argv: Sequence[str]) -> bool:
+    """Whether the command line asks for JSON (`--json` before any `--`)."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg == "--json":
+            return True
+    return False
+
+
+def error_json(kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    """The one shape of an error printed as JSON: {"error": {"kind", "message", ...}}."""
+    return {"error": {"kind": kind, "message": message, **extra}}
 
 
 def locations() -> Locations:

@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from .. import uris
 from ..download import Checkpoint, DownloadEvent, DownloadOptions, fetch_checkpoint
-from .common import emit_json, json_option, locations, make_store
-
-if TYPE_CHECKING:
-    _FloatParam = click.ParamType[float]
-else:  # generic only in newer click releases
-    _FloatParam = click.ParamType
-
-
-class Seconds(_FloatParam):
-    """A number of seconds, checked by the rule the environment variables follow: finite,
-    greater than 0 (or at least 0 with ALLOW_ZERO) and at most uris.MAX_TIMEOUT."""
-
-    name = "seconds"
-
-    def __init__(self, allow_zero: bool = False) -> None:
-        self.allow_zero = allow_zero
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> float:
-        if isinstance(value, float):
-            return value
-        text = str(value)
-        option = param.opts[0] if param is not None and param.opts else "the value"
-        try:
-            if self.allow_zero and text.strip() in ("0", "0.0"):
-                return 0.0
-            return uris.seconds(text, option)
-        except ValueError as exc:
-            message = str(exc)[len(option) + 1:].rstrip(".")
-            if self.allow_zero:
-                message = message.replace("greater than 0", "at least 0")
-            self.fail(message, param, ctx)
+from .common import LOCK_SECONDS, TIMEOUT_SECONDS, emit_json, json_option, locations, make_store
 
 
 def _say(event: DownloadEvent) -> None:
@@ -80,9 +48,9 @@ def _to_json(checkpoint: Checkpoint) -> dict[str, Any]:
               help="Re-hash cached files against their checksum; download again on mismatch.")
 @click.option("--no-progress", is_flag=True,
               help="No progress bar (also: FAIRSEQ2_NO_PROGRESS=1; off when not a terminal).")
-@click.option("--timeout", type=Seconds(), metavar="SECONDS",
+@click.option("--timeout", type=TIMEOUT_SECONDS, metavar="SECONDS",
               help="Network timeout (default: FAIRSEQ2_DOWNLOAD_TIMEOUT or 60).")
-@click.option("--lock-timeout", type=Seconds(allow_zero=True), metavar="SECONDS",
+@click.option("--lock-timeout", type=LOCK_SECONDS, metavar="SECONDS",
               help="Give up waiting for another process after this long (default: wait).")
 @json_option
 def fetch_cmd(names: tuple[str, ...], force: bool, offline: bool, verify: bool,

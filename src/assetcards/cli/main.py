@@ -1,17 +1,21 @@
 """The `cards` entry point: a lazy command group and the one place errors become exit codes.
 
-Exit codes: 0 success, 1 a user error or failed check, 2 usage, 130 interrupted.
+Exit codes: 0 success, 1 a user error or failed check, 2 usage, 3 an unexpected error (a
+crash log is written), 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import re
 import sys
 from typing import Any
 
 import click
 
-from ..errors import AssetError
+from ..errors import AssetError, AssetMetadataError
+from .common import emit_json, error_json, wants_json
 
 # command name -> "module:attribute" under assetcards.cli; modules load only when used.
 COMMANDS = {
@@ -66,29 +70,68 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code. No traceback reaches the user: an unexpected
+    exception prints one line and writes a crash log (exit code 3). With --json, errors are
+    JSON on standard output too: {"error": {"kind": ..., "message": ...}}."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    as_json = wants_json(args)
+    _tolerate_unprintable()
     try:
         # With standalone_mode off, click returns the code a command gave to ctx.exit().
-        code = cli.main(args=argv, prog_name="cards", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("Interrupted.", err=True)
-        return 130
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        return 130
+        code = cli.main(args=args, prog_name="cards", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        return _report(as_json, "interrupted", "Interrupted.", 130, prefix="")
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
+        if as_json:
+            emit_json(error_json("usage", exc.format_message()))
         exc.show()
         return exc.exit_code
     except AssetError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return exc.exit_code
+        extra: dict[str, Any] = ({"problems": [p.to_json() for p in exc.problems]}
+                                 if isinstance(exc, AssetMetadataError) else {})
+        return _report(as_json, error_kind(exc), str(exc), exc.exit_code, extra=extra)
     except BrokenPipeError:
         return 1
     except OSError as exc:
-        click.echo(f"error: {exc}", err=True)
-        return 1
+        return _report(as_json, "os-error", str(exc), 1)
+    except Exception as exc:
+        return _crashed(args, exc, as_json)
     return code if isinstance(code, int) else 0
+
+
+def error_kind(exc: BaseException) -> str:
+    """A stable name for the kind of EXC: its class, in kebab case (`store-error`)."""
+    name = type(exc).__name__.removesuffix("Error") or "error"
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def _report(as_json: bool, kind: str, message: str, code: int, prefix: str = "error: ",
+            extra: dict[str, Any] | None = None) -> int:
+    if as_json:
+        emit_json(error_json(kind, message, **(extra or {})))
+    click.echo(f"{prefix}{message}", err=True)
+    return code
+
+
+def _crashed(args: list[str], exc: Exception, as_json: bool) -> int:
+    from .crash import CRASH_EXIT_CODE, write_crash_log
+
+    log = write_crash_log(args, exc)
+    where = f"details in {log}" if log is not None else "no crash log could be written"
+    message = f"an unexpected error occurred ({type(exc).__name__}); {where}"
+    extra = {"crash_log": str(log) if log is not None else None}
+    return _report(as_json, "unexpected", message, CRASH_EXIT_CODE, extra=extra)
+
+
+def _tolerate_unprintable() -> None:
+    """Text that the terminal's encoding cannot show is escaped, never an exception."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(Exception):
+                reconfigure(errors="backslashreplace")
 
 
 def run() -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from ..lockfile import read as read_lockfile
 from ..storeops import add_store, remove_store
 from ..stores import Store, list_stores
 from ..sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
-from .common import emit_json, json_option, locations
+from .common import LOCK_SECONDS, emit_json, json_option, locations
 
 
 def _notify(message: str) -> None:
@@ -27,26 +26,8 @@ def _scope(system: bool, user: bool) -> str:
     return "system" if system else "user" if user else "all"
 
 
-MAX_LOCK_TIMEOUT = 86400.0
-
-
-def seconds(ctx: click.Context, param: click.Parameter, value: Any) -> float | None:
-    """A number of seconds from 0 to MAX_LOCK_TIMEOUT: not NaN, not infinite, not negative
-    (None when the option has no default and is not given)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if not 0 <= number <= MAX_LOCK_TIMEOUT:  # NaN fails every comparison
-        raise click.BadParameter(
-            f"{value!r} is not a number of seconds from 0 to {MAX_LOCK_TIMEOUT:g}", ctx, param)
-    return number
-
-
 lock_timeout_option = click.option(
-    "--lock-timeout", callback=seconds, default="60", show_default=True, metavar="SECONDS",
+    "--lock-timeout", type=LOCK_SECONDS, default=60.0, show_default=True, metavar="SECONDS",
     help="Seconds to wait for another process holding a store's lock.")
 
 

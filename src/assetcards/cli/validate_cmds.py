@@ -69,6 +69,8 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
     text = checks.format_report(report, style)
     if text:
         click.echo(text)
+    for note in report.notes:
+        click.echo(note, err=True)
     if not as_json:
         click.echo(checks.summary(report), err=True)
     if not report.ok:
