@@ -106,17 +106,15 @@ def test_json_force_and_verify(server: FileServer, locations: Locations,
 
 
 @pytest.mark.parametrize(("args", "env", "code", "message"), [
-    (["--timeout", "nan"], {}, 2, "Error: Invalid value for '--timeout': must be a number of "
-                                  "seconds greater than 0 and at most 86400, not 'nan'\n"),
-    (["--lock-timeout", "inf"], {}, 2, "Error: Invalid value for '--lock-timeout': must be a "
-                                       "number of seconds at least 0 and at most 86400, not "
-                                       "'inf'\n"),
+    (["--timeout", "nan"], {}, 2, "Error: Invalid value for '--timeout': 'nan' is not "
+                                  "a number of seconds from 0 (excluded) to 86400 (included)\n"),
+    (["--lock-timeout", "inf"], {}, 2, "Error: Invalid value for '--lock-timeout': 'inf' is "
+                                       "not a number of seconds from 0 (included) to 86400 (included)\n"),
     ([], {"FAIRSEQ2_DOWNLOAD_TIMEOUT": "nan"}, 1,
-     "error: FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds greater than 0 and at most "
-     "86400, not 'nan'.\n"),
+     "error: FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds from 0 (excluded) to 86400 (included), not 'nan'.\n"),
     ([], {"ASSETCARDS_MAX_DOWNLOAD_BYTES": "lots"}, 1,
-     "error: ASSETCARDS_MAX_DOWNLOAD_BYTES must be a whole number of bytes from 1 to "
-     "1125899906842624, not 'lots'.\n"),
+     "error: ASSETCARDS_MAX_DOWNLOAD_BYTES must be a whole number of bytes from 1 (included) "
+     "to 1125899906842624 (included), not 'lots'.\n"),
 ])
 def test_bad_settings_are_named(server: FileServer, capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch, args: list[str],

@@ -457,8 +457,7 @@ def test_options_from_the_environment() -> None:
     assert DownloadOptions.from_env({}, force=True).force is True
     with pytest.raises(DownloadError) as info:
         DownloadOptions.from_env({"FAIRSEQ2_DOWNLOAD_TIMEOUT": "soon"})
-    assert str(info.value) == ("FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds greater "
-                               "than 0 and at most 86400, not 'soon'.")
+    assert str(info.value) == ("FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds from 0 (excluded) to 86400 (included), not 'soon'.")
 
 
 def test_core_prints_nothing_without_a_progress_bar(server: FileServer, locations: Locations,

@@ -68,8 +68,7 @@ def test_cache_file_names(uri: str, name: str) -> None:
 def test_seconds_are_finite_positive_and_bounded(text: str) -> None:
     with pytest.raises(ValueError) as info:
         uris.seconds(text, "X")
-    assert str(info.value) == ("X must be a number of seconds greater than 0 and at most 86400, "
-                               f"not {text!r}.")
+    assert str(info.value) == f"X must be a number of seconds from 0 (excluded) to 86400 (included), not {text!r}."
 
 
 def test_seconds_and_bytes_that_are_fine() -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import os
 import pwd
 import re
@@ -30,6 +29,7 @@ from typing import IO, NamedTuple
 from .errors import GitError, UnsafeInputError
 from .fsutil import printable_name
 from .locations import STATE_DIR
+from .settings import Range, SettingError, parse_float
 
 LOCAL_TIMEOUT = 120.0
 NETWORK_TIMEOUT_DEFAULT = 60.0
@@ -63,14 +63,10 @@ def network_timeout(environ: Mapping[str, str] | None = None) -> float:
         return NETWORK_TIMEOUT_DEFAULT
     low, high = NETWORK_TIMEOUT_RANGE
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not low <= value <= high:  # NaN fails every comparison
-        raise UnsafeInputError(
-            f"{NETWORK_TIMEOUT_VAR}={text!r} is not a valid timeout: use a number of seconds "
-            f"from {low:g} to {high:g} (or unset it for the default, {NETWORK_TIMEOUT_DEFAULT:g})")
-    return value
+        return parse_float(NETWORK_TIMEOUT_VAR, text, Range(low, high, unit="of seconds"))
+    except SettingError as exc:
+        raise UnsafeInputError(f"{exc} Unset it for the default, "
+                               f"{NETWORK_TIMEOUT_DEFAULT:g}.") from None
 
 
 def is_store_repo_path(path: Path) -> bool:

@@ -6,13 +6,14 @@ the functions below, and both use the limits defined here (and nowhere else).
 
 from __future__ import annotations
 
-import math
 import re
 import string
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .settings import Range, SettingError, parse_float, parse_int
 
 CHECKPOINT_SCHEMES = frozenset({"http", "https", "file", "s3", "gs", "hf", "az"})
 REMOTE_SCHEMES = frozenset({"http", "https"})
@@ -181,26 +182,25 @@ def size_problem(value: Any, where: str = SIZE_FIELD) -> UriProblem | None:
 # -- numbers from the environment and the command line -------------------------------------
 
 
+TIMEOUT_RANGE = Range(0, MAX_TIMEOUT, low_open=True, unit="of seconds")
+DOWNLOAD_BYTES_RANGE = Range(1, MAX_CHECKPOINT_SIZE, unit="of bytes")
+
+
 def seconds(text: str, name: str) -> float:
-    """A timeout in seconds, greater than 0 and at most MAX_TIMEOUT; ValueError names NAME."""
+    """A timeout in seconds, greater than 0 and at most MAX_TIMEOUT (settings' one wording);
+    ValueError names NAME."""
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_TIMEOUT):
-        raise ValueError(f"{name} must be a number of seconds greater than 0 and at most "
-                         f"{MAX_TIMEOUT:g}, not {text!r:.40}.")
-    return value
+        return parse_float(name, text, TIMEOUT_RANGE)
+    except SettingError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def byte_count(text: str, name: str) -> int:
     """A whole number of bytes from 1 to MAX_CHECKPOINT_SIZE; ValueError names NAME."""
-    stripped = text.strip()
-    value = int(stripped) if re.fullmatch(r"[0-9]{1,16}", stripped) else 0
-    if not 1 <= value <= MAX_CHECKPOINT_SIZE:
-        raise ValueError(f"{name} must be a whole number of bytes from 1 to "
-                         f"{MAX_CHECKPOINT_SIZE}, not {text!r:.40}.")
-    return value
+    try:
+        return parse_int(name, text, DOWNLOAD_BYTES_RANGE)
+    except SettingError as exc:
+        raise ValueError(str(exc)) from None
 
 
 # -- cache file names -----------------------------------------------------------------------

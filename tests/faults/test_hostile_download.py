@@ -355,7 +355,8 @@ def test_a_bad_download_cap_is_named(value: str, locations: Locations) -> None:
     result = cards("fetch", "m", env=_env(ASSETCARDS_MAX_DOWNLOAD_BYTES=value))
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == ("error: ASSETCARDS_MAX_DOWNLOAD_BYTES must be a whole number of "
-                             f"bytes from 1 to {uris.MAX_CHECKPOINT_SIZE}, not {value!r}.\n")
+                             f"bytes from 1 (included) to {uris.MAX_CHECKPOINT_SIZE} (included), "
+                             f"not {value!r}.\n")
 
 
 # -- 9. card values that pass validation must not crash the fetch -----------------------------
@@ -442,22 +443,24 @@ def test_odd_redirects_are_refused(kind: str, locations: Locations) -> None:
 
 # -- 10. settings ---------------------------------------------------------------------------
 
+TIMEOUT_RANGE = "a number of seconds from 0 (excluded) to 86400 (included)"
+LOCK_RANGE = "a number of seconds from 0 (included) to 86400 (included)"
+
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "abc", "0", "-1", "1e999", "86401"])
 def test_a_bad_download_timeout_is_named(value: str, locations: Locations) -> None:
     write_cards(locations, {"name": "m", "checkpoint": "http://127.0.0.1:9/w.pt"})
     result = cards("fetch", "m", env=_env(FAIRSEQ2_DOWNLOAD_TIMEOUT=value))
     assert (result.returncode, result.stdout) == (1, "")
-    assert result.stderr == ("error: FAIRSEQ2_DOWNLOAD_TIMEOUT must be a number of seconds "
-                             f"greater than 0 and at most 86400, not {value!r}.\n")
-    for option, floor in (("--timeout", "greater than 0"), ("--lock-timeout", "at least 0")):
+    assert result.stderr == (f"error: FAIRSEQ2_DOWNLOAD_TIMEOUT must be {TIMEOUT_RANGE}, "
+                             f"not {value!r}.\n")
+    for option, accepted in (("--timeout", TIMEOUT_RANGE), ("--lock-timeout", LOCK_RANGE)):
         if option == "--lock-timeout" and value == "0":
             continue  # do not wait: allowed
         usage = cards("fetch", "m", option, value)
         assert usage.returncode == 2
         assert usage.stderr.endswith(
-            f"Error: Invalid value for '{option}': must be a number of seconds {floor} and at "
-            f"most 86400, not {value!r}\n"), usage.stderr
+            f"Error: Invalid value for '{option}': {value!r} is not {accepted}\n"), usage.stderr
 
 
 # -- what validation accepts, the download handles ---------------------------------------------
