@@ -106,6 +106,11 @@ def test_second_fetch_comes_from_the_hub_cache(hub: Hub, tmp_path: Path) -> None
     # The client asked again which commit `main` is (a HEAD), and downloaded nothing.
     assert hub.count(hub.resolve_path("org/model", "main", "model.safetensors"), "HEAD") == 2
 
+    forced = hf(hub, tmp_path, "hf_hub_download", "org/model", "model.safetensors",
+                force_download=True)
+    assert forced == first
+    assert hub.downloads(WEIGHTS, filename="model.safetensors") == 2  # the count sees a GET
+
 
 def test_pinned_revision_survives_a_moved_branch(hub: Hub, tmp_path: Path) -> None:
     old = hub.commit("org/model", FILES)
