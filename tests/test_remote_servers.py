@@ -165,6 +165,20 @@ def test_gated_repo_gives_the_librarys_gated_error(hub: Hub, tmp_path: Path) -> 
         "Bearer hf_refused", "Bearer hf_granted", "Bearer hf_granted"]
 
 
+def test_the_token_never_goes_to_the_cdn(hub: Hub, tmp_path: Path) -> None:
+    hub.commit("meta-llama/gated", FILES, gated=True)
+    hub.repos["meta-llama/gated"].granted.add("hf_granted")
+
+    weights = hf(hub, tmp_path, "hf_hub_download", "meta-llama/gated", "model.safetensors",
+                 token="hf_granted")
+
+    assert Path(weights["path"]).read_bytes() == WEIGHTS
+    sent = {path: headers.get("authorization")
+            for (_, path), headers in zip(hub.requests, hub.headers, strict=True)}
+    assert sent == {hub.resolve_path("meta-llama/gated", "main", "model.safetensors"):
+                    "Bearer hf_granted", hub.lfs_path(WEIGHTS): None}
+
+
 def test_unknown_repo_revision_and_file_give_the_librarys_errors(hub: Hub, tmp_path: Path) -> None:
     hub.commit("org/model", FILES)
 
