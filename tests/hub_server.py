@@ -16,7 +16,8 @@ Revisions are branch names or 40-hex commit ids; `hub.commit()` adds a commit an
 A gated repository answers its files with 401 (no token) or 403 (a token not granted access)
 and the Hub's error headers (`X-Error-Code: GatedRepo`). Unknown repository, revision or file
 get `RepoNotFound`, `RevisionNotFound` and `EntryNotFound`. Every request is recorded
-(method, path) so that a test can assert that nothing was downloaded twice.
+(method, path; and the `Range` of each GET) so that a test can assert that nothing was
+downloaded twice. `hub.drops = N` cuts the next N file bodies half-way (an interrupted download).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import fnmatch
 import hashlib
 import json
 import re
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -71,6 +73,8 @@ class Hub:
 
     repos: dict[str, Repo] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path without query)
+    ranges: list[tuple[str, str | None]] = field(default_factory=list)  # (path, Range) of GETs
+    drops: int = 0  # the next DROPS file bodies send half their bytes, then close the connection
     headers: list[dict[str, str]] = field(default_factory=list)  # the headers of each request
     lock: threading.Lock = field(default_factory=threading.Lock)
     endpoint: str = ""  # http://127.0.0.1:PORT, the Hub (HF_ENDPOINT)
@@ -133,6 +137,8 @@ class _Handler(BaseHTTPRequestHandler):
         with hub.lock:
             hub.requests.append((self.command, path))
             hub.headers.append({k.lower(): v for k, v in self.headers.items()})
+            if self.command == "GET":
+                hub.ranges.append((path, self.headers.get("Range")))
         try:
             if self.server.role == "cdn":
                 self._cdn(path, body)
@@ -251,8 +257,20 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in extra.items():
             self.send_header(name, value)
         self.end_headers()
-        if body:
+        if body and self._drop():
+            self.wfile.write(data[start:start + (end - start) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        elif body:
             self.wfile.write(data[start:end])
+
+    def _drop(self) -> bool:
+        hub = self.server.hub
+        with hub.lock:
+            drop = hub.drops > 0
+            hub.drops -= 1 if drop else 0
+            return drop
 
     def _range(self, size: int) -> tuple[int, int]:
         match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range") or "")

@@ -2,7 +2,8 @@
 
 `huggingface_hub` runs in a child process (its settings are read from the environment when it
 is imported, as a user's would be), reaching tests/hub_server.py through `HF_ENDPOINT`, with
-`HF_HOME` in the test's directory. `s3fs` talks to moto's S3 server (tests/s3_server.py) with
+`HF_HOME` in the test's directory (set `HFPY` to the python of another environment to run
+the Hub tests against another version of the client). `s3fs` talks to moto's S3 server (tests/s3_server.py) with
 credentials and endpoint from the environment only.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -64,7 +66,7 @@ def hf(hub: Hub, home: Path, fn: str, *args: Any, env: dict[str, str] | None = N
                  HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_IMPLICIT_TOKEN="1",
                  **(env or {}))
     call = json.dumps({"fn": fn, "args": list(args), "kwargs": kwargs})
-    done = subprocess.run([sys.executable, "-c", _RUNNER, call], env=child, capture_output=True,
+    done = subprocess.run([os.environ.get("HFPY", sys.executable), "-c", _RUNNER, call], env=child, capture_output=True,
                           text=True, timeout=120, check=True)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -189,6 +191,25 @@ def test_unknown_repo_revision_and_file_give_the_librarys_errors(hub: Hub, tmp_p
     assert "RepositoryNotFoundError" in repo["error"]
     assert "RevisionNotFoundError" in revision["error"]
     assert "EntryNotFoundError" in entry["error"]
+
+
+def test_interrupted_download_resumes_with_a_range(hub: Hub, tmp_path: Path) -> None:
+    """Cut half-way, the client resumes from what it wrote (it writes 10 MiB chunks): in the
+    same call (2.x) or in the next one (0.3x raises). Either way the cached file is whole."""
+    big = bytes(range(256)) * (84 * 1024)  # 21 MiB: half of it is more than one chunk
+    hub.commit("org/model", {**FILES, "model.safetensors": big})
+    hub.drops = 1
+
+    first = hf(hub, tmp_path, "hf_hub_download", "org/model", "model.safetensors")
+    weights = first if "path" in first else hf(
+        hub, tmp_path, "hf_hub_download", "org/model", "model.safetensors")
+
+    assert "path" in first or "OSError" in first["error"]
+    assert Path(weights["path"]).read_bytes() == big
+    ranges = [r for p, r in hub.ranges if p == hub.lfs_path(big)]
+    assert len(ranges) == 2 and ranges[0] is None
+    resumed = re.fullmatch(r"bytes=(\d+)-", ranges[1] or "")
+    assert resumed is not None and 0 < int(resumed.group(1)) <= len(big) // 2
 
 
 @pytest.mark.parametrize(("patterns", "expected"), [
