@@ -1,5 +1,7 @@
-"""Packaging: the built wheel carries the bundled cards, an installed (non-editable) copy reads
-them, and the version is the git tag the build came from (the fallback outside git)."""
+"""Packaging: the built wheel carries the example cards as data (read by
+`PackageAssetMetadataProvider()`, not part of the default store), an installed (non-editable)
+copy reads them, and the version is the git tag the build came from (the fallback outside
+git)."""
 
 from __future__ import annotations
 
@@ -145,17 +147,20 @@ def test_wheel_contains_the_bundled_cards(which: str, request: pytest.FixtureReq
 def test_installed_wheel_reads_its_bundled_cards(installed: Path, tmp_path: Path) -> None:
     script = (
         "import assetcards\n"
-        "from assetcards import PackageAssetMetadataProvider\n"
+        "from assetcards import PackageAssetMetadataProvider, StandardAssetStore\n"
         "provider = PackageAssetMetadataProvider()\n"
+        "store = StandardAssetStore([provider])\n"
         "print(assetcards.__file__)\n"
         "print(provider.problems())\n"
-        "print(assetcards.retrieve_card('llama3_8b').field('model_family').as_string())\n"
+        "print(store.retrieve_card('llama3_8b').field('model_family').as_string())\n"
         "print(','.join(provider.get_names()))\n"
+        "print(assetcards.asset_store.retrieve_names())\n"
     )
-    file, problems, family, names = run_installed(installed, tmp_path, sys.executable, "-c",
-                                                  script)
+    file, problems, family, names, default = run_installed(installed, tmp_path, sys.executable,
+                                                           "-c", script)
     assert Path(file).is_relative_to(installed)  # the installed copy, not the checkout
     assert (problems, family) == ("[]", "llama")
+    assert default == "[]"  # not in the default store (the test's roots are empty)
     assert names.split(",") == PackageAssetMetadataProvider().get_names()
 
 

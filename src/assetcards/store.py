@@ -3,7 +3,7 @@
 User providers are searched before system providers. A name defined by two sources in use is an
 error naming both places (never a silent shadow), except when both define exactly the same
 fields: then they are one card seen twice (a store checked out from the same repository as the
-bundled cards, say). `name@env` cards are merged over `name` when `env` is active, and
+cards fairseq2 bundles, say). `name@env` cards are merged over `name` when `env` is active, and
 `name@user` cards always are.
 """
 
@@ -121,9 +121,15 @@ class StandardAssetStore(AssetStore):
 
     @classmethod
     def from_locations(cls, locations: Locations, *, bundled: bool = True) -> StandardAssetStore:
+        """The system root, the user root and (unless not BUNDLED) the cards the installed
+        fairseq2 bundles, read as fairseq2 reads them. assetcards' own example cards are not
+        part of it (`PackageAssetMetadataProvider()` reads them)."""
+        from .fairseq2cards import fairseq2_provider
+
         system = root_providers(locations.system, "system", locations.cache)
-        if bundled:
-            system.append(PackageAssetMetadataProvider(cache_dir=locations.cache))
+        fairseq2 = fairseq2_provider(locations.cache) if bundled else None
+        if fairseq2 is not None:
+            system.append(fairseq2)
         return cls(system, root_providers(locations.user, "user", locations.cache))
 
     def add_file_metadata_provider(self, path: Path | str, user: bool = False) -> None:
@@ -198,8 +204,8 @@ class StandardAssetStore(AssetStore):
         metadata = self.find_metadata(name, scope)
         provenance = _provenance(metadata)
         base_path = metadata.get(BASE_PATH_KEY)
+        path_provenance = provenance
         fields = {k: v for k, v in metadata.items() if not k.startswith("__")}
-        field_paths: dict[str, Path] = {}
         overrides: list[Provenance] = []
         for env in envs:
             extra = self._find_metadata(f"{name}@{env}", scope)
@@ -210,8 +216,8 @@ class StandardAssetStore(AssetStore):
                 if key.startswith("__") or key == "name":
                     continue
                 fields[key] = value
-                if extra.get(BASE_PATH_KEY) is not None:
-                    field_paths[key] = extra[BASE_PATH_KEY]
+            if extra.get(BASE_PATH_KEY) is not None:  # as fairseq2: the override's directory
+                base_path, path_provenance = extra[BASE_PATH_KEY], overrides[-1]
         base: AssetCard | None = None
         base_name = fields.get("base")
         if base_name is not None:
@@ -230,7 +236,7 @@ class StandardAssetStore(AssetStore):
                     f"not found: {exc}"
                 ) from None
         return AssetCard(name, fields, base, provenance=provenance, base_path=base_path,
-                         field_base_paths=field_paths, overrides=overrides)
+                         overrides=overrides, path_provenance=path_provenance)
 
     def maybe_retrieve_card(self, name: str, *, envs: Sequence[str] | None = None,
                             scope: str = "all") -> AssetCard | None:
@@ -383,7 +389,7 @@ def setup_asset_store(store: StandardAssetStore) -> None:
 
 def store_from_env(locations: Locations | None = None) -> StandardAssetStore:
     """The store the environment asks for: the lock file named by ASSETCARDS_LOCKFILE, else
-    the system and user roots and the bundled cards."""
+    the system and user roots and the cards the installed fairseq2 bundles."""
     locations = locations or Locations.from_env()
     lockfile = os.environ.get(LOCKFILE_VARIABLE)
     if lockfile:

@@ -64,8 +64,8 @@ def cli() -> None:
     """Keep ML asset cards (fairseq2 format) in versioned git stores.
 
     Cards are read from the system root ($FAIRSEQ2_ASSET_DIR, /etc/fairseq2/assets), the user
-    root ($FAIRSEQ2_USER_ASSET_DIR, ~/.config/fairseq2/assets) and the cards bundled with
-    assetcards.
+    root ($FAIRSEQ2_USER_ASSET_DIR, ~/.config/fairseq2/assets) and, when fairseq2 is
+    installed, the cards fairseq2 bundles.
     """
 
 
