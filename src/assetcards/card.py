@@ -75,12 +75,13 @@ class AssetCard:
         base_path: Path | None = None,
         *,
         provenance: Provenance | None = None,
-        field_base_paths: Mapping[str, Path] | None = None,
         overrides: Sequence[Provenance] = (),
         base_card: AssetCard | None = None,
+        path_provenance: Provenance | None = None,
     ) -> None:
         """`base_card` is fairseq2 0.3's name for BASE; a `__base_path__` in METADATA (0.8's
-        form) stands for BASE_PATH when none is given."""
+        form) stands for BASE_PATH when none is given. PATH_PROVENANCE is the card file whose
+        directory BASE_PATH is (the card's own, or that of the override that supplied it)."""
         self._name = name
         self._metadata = {k: v for k, v in metadata.items() if not k.startswith("__")}
         self._base = base if base is not None else base_card
@@ -88,8 +89,8 @@ class AssetCard:
         if base_path is None and isinstance(metadata.get(BASE_PATH_KEY), Path):
             base_path = metadata[BASE_PATH_KEY]
         self._base_path = base_path
-        self._field_base_paths = dict(field_base_paths or {})
         self._overrides = list(overrides)
+        self._path_provenance = path_provenance or self._provenance
 
     @property
     def name(self) -> str:
@@ -110,17 +111,20 @@ class AssetCard:
 
     @property
     def base_path(self) -> Path | None:
-        """The directory relative paths in this card's own fields resolve against."""
+        """The directory every relative path read through this card resolves against, its
+        inherited fields' included, as in fairseq2 (0.3 and 0.8): the directory of this card's
+        file, or of the `name@env` / `name@user` override merged last that has one."""
         return self._base_path
+
+    @property
+    def path_provenance(self) -> Provenance:
+        """The card file whose directory is `base_path`."""
+        return self._path_provenance
 
     @property
     def overrides(self) -> list[Provenance]:
         """The `name@env` / `name@user` cards merged over this one, in the order applied."""
         return list(self._overrides)
-
-    def base_path_of(self, key: str) -> Path | None:
-        """The directory a relative path in the top-level field KEY resolves against."""
-        return self._field_base_paths.get(key, self._base_path)
 
     def base_chain(self) -> list[AssetCard]:
         """This card, then its base, then the base's base, and so on."""
@@ -142,16 +146,10 @@ class AssetCard:
 
     def flatten(self) -> AssetCard:
         """One card holding every field of this one and its bases (see `fields()`), with no
-        base; each field keeps the directory its relative paths resolve against."""
-        paths: dict[str, Path] = {}
-        for card in reversed(self.base_chain()):
-            for key in card.metadata:
-                path = card.base_path_of(key)
-                if path is not None:
-                    paths[key] = path
+        base; relative paths resolve as they do through this card."""
         return AssetCard(self._name, self.fields(), None, self._base_path,
-                         provenance=self._provenance, field_base_paths=paths,
-                         overrides=self._overrides)
+                         provenance=self._provenance, overrides=self._overrides,
+                         path_provenance=self._path_provenance)
 
     def kind(self) -> str:
         return card_kind(self.fields())
@@ -331,14 +329,16 @@ class AssetCardField:
                                            allow_empty=allow_empty))
 
     def as_uri(self) -> str:
-        """A URI; a path relative to the card file that defines the field becomes file://."""
+        """A URI; a path becomes file://. As in fairseq2 (0.3 and 0.8), a relative path
+        resolves against the directory of the card retrieved (`card.base_path`: its file, or
+        that of its `@user` override), wherever in the base chain the field is defined."""
         value = self.as_string()
         owner = self._find()[1]
         if _URI_RE.match(value):
             return value
         path = Path(value).expanduser()
         if not path.is_absolute():
-            base_path = owner.base_path_of(self._path[0])
+            base_path = self._card.base_path
             if base_path is None:
                 raise self._error(
                     f"The field {self._dotted()!r} of the card {self._card.name!r} is the "

@@ -234,16 +234,16 @@ def _check_checkpoint(card: AssetCard) -> None:
     the card's store or directory, a malformed URI, a bad shard template. Validation refuses
     such a card, but a card is also read unvalidated (a loose file, a commit pinned from a
     lock file), and a fetch must never read outside, or crash, on its behalf. Absolute paths
-    are allowed here, as in fairseq2."""
+    are allowed by both, as in fairseq2: the file is read where it is, never moved or deleted."""
     owner = next((c for c in card.base_chain() if "checkpoint" in c.metadata), None)
     if owner is None:
         return
-    where = owner.provenance
+    where = card.path_provenance  # the file a relative path resolves against, as in fairseq2
     file = where.file  # relative to the store root; for a directory, absolute: make it relative
     if where.kind == "directory" and os.path.isabs(file):
         file = os.path.relpath(file, where.source)
     problem = uris.checkpoint_problem(owner.metadata["checkpoint"], file.replace(os.sep, "/"))
-    if problem is not None and problem.code != uris.CHECKPOINT_ABSOLUTE:
+    if problem is not None:
         raise DownloadError(f"The card {card.name!r} cannot be fetched: its {problem.message} "
                             f"(card from {owner.provenance}).")
 
