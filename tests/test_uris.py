@@ -17,8 +17,9 @@ def codes(text: str, path: str = "cards/a.yaml") -> list[tuple[str, str]]:
 def test_problems_carry_codes_that_callers_decide_on() -> None:
     outside = uris.checkpoint_problem("../../w.pt", "cards/a.yaml")
     assert outside is not None and outside.code == uris.CHECKPOINT_OUTSIDE
-    absolute = uris.checkpoint_problem("/data/w.pt")
-    assert absolute is not None and absolute.code == uris.CHECKPOINT_ABSOLUTE
+    assert uris.checkpoint_problem("/data/w.pt") is None  # a local file, as in fairseq2
+    windows = uris.checkpoint_problem("C:\\data\\w.pt")
+    assert windows is not None and windows.code == uris.CHECKPOINT_ABSOLUTE
     assert uris.checkpoint_problem("../w.pt", "cards/a.yaml") is None
     malformed = uris.checkpoint_problem("http://[::1/x.pt")
     assert malformed is not None and malformed.code == uris.BAD_CHECKPOINT

@@ -15,7 +15,8 @@ from typing import Any
 
 from .settings import Range, SettingError, parse_float, parse_int
 
-CHECKPOINT_SCHEMES = frozenset({"http", "https", "file", "s3", "gs", "hf", "az"})
+# `hg` is fairseq2 0.8's name for the Hugging Face Hub (its own cards use it).
+CHECKPOINT_SCHEMES = frozenset({"http", "https", "file", "s3", "gs", "hf", "hg", "az"})
 REMOTE_SCHEMES = frozenset({"http", "https"})
 SHARD_PLACEHOLDER = "shard_idx"
 SIZE_FIELD = "checkpoint_size"
@@ -62,10 +63,11 @@ def has_scheme(value: str) -> bool:
 
 def checkpoint_problem(value: Any, card_file: str = "") -> UriProblem | None:
     """What is wrong with a `checkpoint` value, or None. A relative path is relative to the
-    directory of CARD_FILE (itself relative to the root of its store) and must stay inside."""
+    directory of CARD_FILE (itself relative to the root of its store) and must stay inside; an
+    absolute path is a local file (read where it is, as fairseq2 reads it)."""
     if not isinstance(value, str) or not value.strip():
         return UriProblem(BAD_CHECKPOINT, "'checkpoint' must be a non-empty string (a URI or a "
-                                          "relative path)")
+                                          "path)")
     if _CONTROL_RE.search(value) or value != value.strip():
         return UriProblem(BAD_CHECKPOINT, "'checkpoint' contains control characters or "
                                           "surrounding spaces")
@@ -109,10 +111,14 @@ def remote_problem(value: str) -> UriProblem | None:
 
 
 def _path_problem(value: str, card_file: str) -> UriProblem | None:
-    if value.startswith(("/", "\\")) or _DRIVE_RE.match(value):
-        return UriProblem(CHECKPOINT_ABSOLUTE, f"'checkpoint' {value!r} is an absolute path; "
-                                               "use a file:// URI or a path relative to the "
-                                               "card file")
+    """An absolute path (`/data/ckpt/model.pt`) is a local file, as in fairseq2; a Windows
+    path means nothing on the systems fairseq2 runs on; a relative path stays inside."""
+    if value.startswith("/"):
+        return None
+    if value.startswith("\\") or _DRIVE_RE.match(value):
+        return UriProblem(CHECKPOINT_ABSOLUTE, f"'checkpoint' {value!r} is a Windows path; "
+                                               "use a POSIX path, a file:// URI or a path "
+                                               "relative to the card file")
     depth = card_file.replace("\\", "/").count("/")
     for part in value.split("/"):
         depth += -1 if part == ".." else (0 if part in ("", ".") else 1)
