@@ -260,5 +260,5 @@ def test_check_push_reports_a_removed_base(tmp_path: Path, locations: Locations)
     report = checks.check_push(bare, [(old, new, "refs/heads/main")], locations)
     assert [p.format() for p in report.problems] == [
         f"{new[:12]}:cards/m.yaml:2:1: m: base card 'fam' does not exist here or in any "
-        "tracked store"]
+        "tracked store; did you mean 'family'?"]
 

@@ -95,11 +95,11 @@ def test_override_without_plain_card() -> None:
 
 
 @pytest.mark.parametrize(("value", "message"), [
-    ("ftp://host/x.pt", "'checkpoint' uses the scheme 'ftp'; use one of az, file, gs, hf, http, "
-                        "https, s3 or a relative path"),
+    ("ftp://host/x.pt", "'checkpoint' uses the scheme 'ftp'; use one of az, file, gs, hf, hg, "
+                        "http, https, s3 or a relative path"),
     ("https:x.pt", "'checkpoint' 'https:x.pt' is not a well-formed URI (expected https://...)"),
-    ("/abs/x.pt", "'checkpoint' '/abs/x.pt' is an absolute path; use a file:// URI or a path "
-                  "relative to the card file"),
+    ("C:/x.pt", "'checkpoint' 'C:/x.pt' is a Windows path; use a POSIX path, a file:// URI or "
+                "a path relative to the card file"),
     ("../../x.pt", "'checkpoint' path '../../x.pt' leads outside the card repository"),
     (" x.pt", "'checkpoint' contains control characters or surrounding spaces"),
 ])
@@ -110,7 +110,8 @@ def test_bad_checkpoint(value: str, message: str) -> None:
 
 def test_checkpoint_values() -> None:
     assert checkpoint_problem(5) == ("'checkpoint' must be a non-empty string (a URI or a "
-                                     "relative path)")
+                                     "path)")
+    assert checkpoint_problem("/data/ckpt/model.pt", "cards/a.yaml") is None  # as in fairseq2
     assert checkpoint_problem("../w.pt", "cards/a.yaml") is None
     assert checkpoint_problem("file:///data/w.pt") is None
     assert checkpoint_problem("C:/w.pt") is not None
@@ -169,5 +170,6 @@ def test_removed_names_report_their_users_in_unchanged_files() -> None:
     parsed = card_set("here", files)
     found = [p.format() for p in validate(parsed, only_files={"a.yaml"}, removed_names={"a"})]
     assert found == [
-        "b.yaml:2:1: b: base card 'a' does not exist here or in any tracked store",
+        "b.yaml:2:1: b: base card 'a' does not exist here or in any tracked store; did you "
+        "mean 'a2'?",
         "c.yaml:1:1: a@gpu: override card 'a@gpu' has no card 'a' to override"]

@@ -389,9 +389,10 @@ def server_against(repo: Repo) -> list[str]:
 def against_sets(target: Target, specs: Sequence[str], locations: Locations,
                  use_tracked: bool = True, cache: ParseCache | None = None,
                  trust_manifest: bool = True) -> list[CardSet]:
-    """The card sets TARGET's names must not collide with: every store tracked here, the
-    manifest's `against` list (unless not TRUST_MANIFEST: on a server, the manifest is the
-    pusher's) and SPECS."""
+    """The card sets TARGET's names must not collide with: every card the library loads here
+    (with USE_TRACKED: the stores tracked here, the loose cards of the system and user roots
+    and the cards the installed fairseq2 bundles), the manifest's `against` list (unless not
+    TRUST_MANIFEST: on a server, the manifest is the pusher's) and SPECS."""
     sets: list[CardSet] = []
     if use_tracked and locations.may_have_stores():
         from .stores import list_stores, tracked_card_sets
@@ -399,6 +400,8 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
         if list_stores(locations):
             exclude = own_locations(target.root) if target.root is not None else []
             sets = [s for s in tracked_card_sets(locations, exclude) if s.label not in exclude]
+    if use_tracked:
+        sets += default_sets(locations, target.root)
     known = {s.label for s in sets}
     declared = target.manifest.against if target.manifest and trust_manifest else ()
     wanted = list(declared) + list(specs)
@@ -408,6 +411,33 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
         sets.append(against_set(spec, locations, target.root, cache))
         known.add(spec)
     return sets
+
+
+def default_sets(locations: Locations, root: Path | None = None) -> list[CardSet]:
+    """The cards of the default set outside git stores: the loose cards of the system and user
+    roots (but ROOT, the store being checked) and those the installed fairseq2 bundles."""
+    from .fairseq2cards import fairseq2_card_set, fairseq2_cards_dir
+
+    sets = []
+    for scope, directory in (("system", locations.system), ("user", locations.user)):
+        if root is not None and _same_dir(directory, root):
+            continue
+        files = DirectorySource(directory).parse() if directory.is_dir() else []
+        if any(f.cards for f in files):
+            sets.append(CardSet(f"{scope} root {directory}", files))
+    package = fairseq2_cards_dir()
+    bundled = fairseq2_card_set()
+    if bundled is not None and not (root is not None and package is not None
+                                    and _same_dir(package, root)):
+        sets.append(bundled)
+    return sets
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 # -- running ----------------------------------------------------------------------------------

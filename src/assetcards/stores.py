@@ -532,9 +532,11 @@ def same_url_key(url: str) -> str:
 
 def commit_problems(store: Store, commit: str,
                     tracked: Sequence[Store]) -> tuple[CardSet, list[Problem]]:
-    """COMMIT's cards and what is wrong with them: the built-in rules, the commit's own
-    manifest rules, and duplicates with every other TRACKED store at its pin."""
-    from .validate import validate
+    """COMMIT's cards and what keeps it from being pinned: the built-in rules, the commit's
+    own manifest rules, and duplicates with every other TRACKED store at its pin. A missing
+    base is not among them: it breaks only the cards that use it, which say so when retrieved
+    (as in fairseq2, whose own card set has one); `cards validate` and the hooks report it."""
+    from .validate import CARD_LOCAL, validate
 
     try:
         manifest = manifest_at(store.repo, commit)
@@ -542,7 +544,7 @@ def commit_problems(store: Store, commit: str,
         return CardSet(store.name, []), exc.problems
     cards = store.card_set(commit)
     others = [s.card_set() for s in tracked if s.paths != store.paths]
-    return cards, validate(cards, others, manifest)
+    return cards, [p for p in validate(cards, others, manifest) if p.code not in CARD_LOCAL]
 
 
 def check_add_args(name: str, url: str, ref: str | None) -> None:

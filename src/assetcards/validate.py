@@ -6,6 +6,8 @@ cards of other stores whose names must not collide and whose cards may serve as 
 
 from __future__ import annotations
 
+import difflib
+import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +19,10 @@ from .manifest import Manifest
 from .parse import CardDoc, ParsedFile
 
 CHECKPOINT_SCHEMES = uris.CHECKPOINT_SCHEMES
+PATH_FIELDS = ("checkpoint", "tokenizer", "data")  # the fields fairseq2 reads as a URI or path
+# Problems that break only the card they are found in, never another card or a reader of the
+# whole root: they fail a validation, but do not keep a sync from pinning the commit.
+CARD_LOCAL = frozenset({"missing-base", "relative-path-in-base"})
 PLACEHOLDER = "TODO"
 _PLACEHOLDER_PREFIX = PLACEHOLDER + ":"
 
@@ -77,16 +83,28 @@ class _Index:
     def __init__(self, primary: CardSet, others: Sequence[CardSet]) -> None:
         self.by_name: dict[str, CardDoc] = {}
         self.used_as_base: set[str] = set()
+        self.users: dict[str, list[CardDoc]] = {}  # name -> the cards whose base or target it is
+        self.place: dict[int, tuple[str, str]] = {}  # id(doc) -> (set label, directory)
         for card_set in [*others, primary]:  # primary wins for lookups
             for parsed in card_set.files:
                 for doc in parsed.cards:
                     self.by_name[doc.name] = doc
+                    self.place[id(doc)] = (card_set.label, posixpath.dirname(doc.file))
                     base = doc.metadata.get("base")
                     if type(base) is str:
                         self.used_as_base.add(base)
+                    target = doc.name.split("@", 1)[0] if "@" in doc.name else base
+                    if type(target) is str:
+                        self.users.setdefault(target, []).append(doc)
         self._chains: dict[int, tuple[list[CardDoc], str | None]] = {}
         self.too_long: dict[int, CardDoc] = {}  # id(doc) -> the first base past the limit
         self._inherited: dict[int, tuple[Mapping[str, Any], str]] = {}
+
+    def suggest(self, name: str) -> str:
+        """`; did you mean 'a', 'b'?` naming the cards closest to NAME, or nothing."""
+        plain = [n for n in self.by_name if "@" not in n]
+        close = difflib.get_close_matches(name, plain, n=3)
+        return f"; did you mean {', '.join(map(repr, close))}?" if close else ""
 
     def chain(self, doc: CardDoc) -> tuple[list[CardDoc], str | None]:
         """The base chain of DOC, and a description of its loop, if any (computed once)."""
@@ -173,7 +191,8 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
                                      f"{type(base).__name__}", "bad-base"))
         elif base not in index.by_name:
             problems.append(_problem(doc, "base", f"base card {base!r} does not exist here or "
-                                     "in any tracked store", "missing-base"))
+                                     f"in any tracked store{index.suggest(base)}",
+                                     "missing-base"))
     if "@" in doc.name:
         plain = doc.name.split("@", 1)[0]
         if plain not in index.by_name:
@@ -187,11 +206,11 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     inherited, inherited_kind = index.inherited(doc)
     kind = min(card_kind(metadata), inherited_kind, key=_KIND_RANK.__getitem__)
     concrete = "@" not in doc.name and doc.name not in index.used_as_base
-    if kind == "model" and concrete and "checkpoint" not in metadata and (
-            "checkpoint" not in inherited):
+    if kind == "model" and concrete and not _has_weights(metadata, inherited):
         problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
                                      "or a path relative to the card file)", "no-checkpoint"))
     problems += _checkpoint_problems(doc)
+    problems += _shared_relative_paths(doc, index)
     for key, value in metadata.items():
         if isinstance(value, str) and value.startswith(PLACEHOLDER) and (
                 value == PLACEHOLDER or value.startswith(_PLACEHOLDER_PREFIX)):
@@ -200,6 +219,71 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     if manifest is not None and manifest.rules:
         problems += _manifest_rules(doc, inherited, kind, manifest, concrete)
     return problems
+
+
+def _is_relative_path(value: str) -> bool:
+    return bool(value) and not value.startswith("/") and not uris.has_scheme(value)
+
+
+def _shared_relative_paths(doc: CardDoc, index: _Index) -> list[Problem]:
+    """A relative path in DOC that cards in other directories inherit (as their base, or as
+    overrides of DOC). fairseq2 resolves a relative path against the file of the card
+    retrieved, so each of them would read a different file."""
+    problems = []
+    for key in PATH_FIELDS:
+        value = doc.metadata.get(key)
+        if not isinstance(value, str) or not _is_relative_path(value):
+            continue
+        elsewhere = sorted(_readers_elsewhere(doc, key, index), key=lambda d: (d.file, d.line))
+        if elsewhere:
+            shown = ", ".join(f"{d.name!r} ({d.file})" for d in elsewhere[:3])
+            more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
+            problems.append(_problem(
+                doc, key, f"{key!r} is the relative path {value!r}, which fairseq2 resolves "
+                f"against the file of the card retrieved, and cards in other directories "
+                f"inherit it: {shown}{more}; each would read a different file. Use an "
+                f"absolute path or a URI, or give each of them its own {key!r}",
+                "relative-path-in-base"))
+        if key == "checkpoint":
+            problems += _outside_from_readers(doc, value, elsewhere)
+    return problems
+
+
+def _outside_from_readers(doc: CardDoc, value: str, readers: Sequence[CardDoc]) -> list[Problem]:
+    """A relative checkpoint that leads outside the store from the file of a card that
+    inherits it (where fairseq2 and a fetch resolve it)."""
+    problems = []
+    for reader in readers:
+        found = uris.checkpoint_problem(value, reader.file)
+        if found is not None and found.code == uris.CHECKPOINT_OUTSIDE:
+            problems.append(_problem(doc, "checkpoint", f"{found.message} from {reader.name!r} "
+                                     f"({reader.file}), which inherits it", found.code))
+    return problems
+
+
+def _readers_elsewhere(doc: CardDoc, key: str, index: _Index) -> list[CardDoc]:
+    """The cards that inherit DOC's KEY (through any number of bases, not setting KEY
+    themselves) from a directory other than DOC's, or from another store."""
+    home = index.place.get(id(doc))
+    found: list[CardDoc] = []
+    seen = {id(doc)}
+    todo = [doc.name]
+    while todo:
+        for user in index.users.get(todo.pop(), []):
+            if id(user) in seen or key in user.metadata:
+                continue
+            seen.add(id(user))
+            if index.place.get(id(user)) != home:
+                found.append(user)
+            if "@" not in user.name:
+                todo.append(user.name)
+    return found
+
+
+def _has_weights(metadata: Mapping[str, Any], inherited: Mapping[str, Any]) -> bool:
+    """Whether a model card says where its weights are: a `checkpoint`, or (as fairseq2's gated
+    cards do) a `url` where each user obtains them, to give as `checkpoint` in `NAME@user`."""
+    return any(key in metadata or key in inherited for key in ("checkpoint", "url"))
 
 
 def _checkpoint_problems(doc: CardDoc) -> list[Problem]:

@@ -42,9 +42,6 @@ SEED = 20261202
 
 STAGING_GAP = ("staging and replaced trees live under ROOT/.assetcards/tmp/, which fairseq2 "
                "walks for *.yaml: 'Two assets ... have the same name' (issue 15 section 3)")
-RELATIVE_GAP = ("a relative path resolves against the card defining the field; fairseq2 "
-                "resolves it against the retrieved card's file (issue 15 section 3)")
-ABSOLUTE_GAP = "absolute checkpoint paths are refused; fairseq2 accepts them (issue 15 section 3)"
 
 
 def _fairseq2_python(version: str) -> str:
@@ -178,7 +175,6 @@ def test_a_user_override_reads_the_same(tmp_path: Path, locations: Locations,
     assert _cards_ok(fairseq2.read())["m1"]["fields"]["checkpoint"].endswith("/mine.pt")
 
 
-@pytest.mark.xfail(strict=True, reason=RELATIVE_GAP)
 def test_a_relative_path_in_a_base_card_resolves_like_fairseq2(
         tmp_path: Path, locations: Locations, fairseq2: Fairseq2) -> None:
     cards = {"base.yaml": card_text("m1", model_family="llama", checkpoint="ckpt/m1.pt"),
@@ -187,7 +183,6 @@ def test_a_relative_path_in_a_base_card_resolves_like_fairseq2(
     _compare(fairseq2, locations)
 
 
-@pytest.mark.xfail(strict=True, reason=ABSOLUTE_GAP)
 def test_an_absolute_checkpoint_path_reads_like_fairseq2(
         tmp_path: Path, locations: Locations, fairseq2: Fairseq2) -> None:
     _track(tmp_path, {"m.yaml": card_text("m1", model_family="llama",
