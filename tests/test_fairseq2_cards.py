@@ -192,3 +192,16 @@ def test_validation_checks_names_against_the_loose_cards_of_the_roots(
         f"cards/a.yaml:1:1: shared: duplicate card name 'shared': also defined in system root "
         f"{locations.system}: shared.yaml:1")
     assert run_cards("validate", "--no-tracked", cwd=repo).returncode == 0
+
+
+def test_a_gated_model_card_gives_a_url_instead_of_a_checkpoint(tmp_path: Path) -> None:
+    """fairseq2's Llama cards have no checkpoint, but say where the weights are obtained;
+    each user gives `checkpoint` in `NAME@user`. A model card with neither is still an error."""
+    repo = make_repo(tmp_path / "team", {
+        "cards/llama.yaml": "name: llama3\nmodel_family: llama\nurl: https://ai.meta.com/llama\n"
+                            "---\nname: llama3_8b\nbase: llama3\nmodel_arch: llama3_8b\n",
+        "cards/other.yaml": "name: nowhere\nmodel_family: llama\nmodel_arch: x\n"})
+    result = run_cards("validate", cwd=repo)
+    assert result.stdout.splitlines() == [
+        "cards/other.yaml:1:1: nowhere: model card has no 'checkpoint' (add a URI or a path "
+        "relative to the card file)"]
