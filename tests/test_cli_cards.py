@@ -1,4 +1,7 @@
-"""`cards list`, `cards show`, `--version`, `--help` and exit codes."""
+"""`cards list`, `cards show`, `--version`, `--help` and exit codes.
+
+The cards a fairseq2 installation bundles are part of the default set: here a stand-in fairseq2
+(tests/fs2site.py, never imported) bundles this project's example cards."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pytest
 from assetcards import __version__
 from assetcards.cli.main import COMMANDS, main
 from assetcards.locations import Locations
+from tests import fs2site
 
 CARDS = Path(sys.executable).parent / "cards"
 
@@ -37,7 +41,8 @@ def run_exe(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def roots(locations: Locations) -> Locations:
+def roots(locations: Locations, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Locations:
+    fs2site.with_example_cards(tmp_path, monkeypatch)
     write(locations.system / "team.yaml", """
         name: team_model
         base: llama3_8b
@@ -82,7 +87,7 @@ def test_list_groups_cards_by_source(capsys: pytest.CaptureFixture[str], roots: 
     assert lines[4].split() == ["team_model", "model", "My", "fine-tune", "[overridden", "by",
                                 "team_model@gpu,", "team_model@user]"]
     assert lines[5].split() == ["team_tok", "tokenizer", "Our", "tokenizer"]
-    assert lines[6] == "package assetcards (system)"
+    assert lines[6] == "package fairseq2.assets.cards (system)"
     assert any(line.split()[:2] == ["llama3_8b", "model"] for line in lines[7:])
     assert any(line.split()[:2] == ["flores200", "dataset"] for line in lines[7:])
     assert "@" not in "".join(line.split()[0] for line in lines if line.startswith("  "))
@@ -109,7 +114,7 @@ def test_list_json(capsys: pytest.CaptureFixture[str], roots: Locations) -> None
     data = json.loads(out)
     assert [(s["scope"], s["source"]) for s in data] == [
         ("user", f"directory {roots.user}"), ("system", f"directory {roots.system}"),
-        ("system", "package assetcards")]
+        ("system", "package fairseq2.assets.cards")]
     team = {c["name"]: c for c in data[1]["cards"]}["team_model"]
     assert team == {"name": "team_model", "kind": "model", "description": "My fine-tune",
                     "overridden_by": ["team_model@gpu", "team_model@user"], "error": None}
@@ -177,8 +182,8 @@ def test_show(capsys: pytest.CaptureFixture[str], roots: Locations) -> None:
     assert "base" not in fields and "batch" not in fields
     assert lines[-4:] == [
         f"from: directory {roots.system}: {roots.system}/team.yaml:1",
-        "base: llama3_8b (package assetcards: llama/llama3.yaml:11)",
-        "base: llama3 (package assetcards: llama/llama3.yaml:2)",
+        "base: llama3_8b (package fairseq2.assets.cards: llama/llama3.yaml:11)",
+        "base: llama3 (package fairseq2.assets.cards: llama/llama3.yaml:2)",
         f"override: directory {roots.user}: {roots.user}/mine.yaml:1",
     ]
 
@@ -202,10 +207,13 @@ def test_show_json(capsys: pytest.CaptureFixture[str], roots: Locations) -> None
                                   "file": str(roots.system / "team.yaml"), "line": 1,
                                   "scope": "system"}
     assert data["base_chain"] == [
-        {"name": "llama3_8b", "provenance": {"kind": "package", "source": "assetcards",
-                                             "file": "llama/llama3.yaml", "line": 11}},
-        {"name": "llama3", "provenance": {"kind": "package", "source": "assetcards",
-                                          "file": "llama/llama3.yaml", "line": 2}}]
+        {"name": "llama3_8b", "provenance": {"kind": "package",
+                                             "source": "fairseq2.assets.cards",
+                                             "file": "llama/llama3.yaml", "line": 11,
+                                             "scope": "system"}},
+        {"name": "llama3", "provenance": {"kind": "package", "source": "fairseq2.assets.cards",
+                                          "file": "llama/llama3.yaml", "line": 2,
+                                          "scope": "system"}}]
     assert [o["file"] for o in data["overrides"]] == [str(roots.system / "team.yaml"),
                                                        str(roots.user / "mine.yaml")]
 
@@ -292,14 +300,22 @@ def test_executable_exit_codes_and_no_traceback(roots: Locations) -> None:
 
 
 def test_executable_on_a_fresh_machine_with_no_configuration(tmp_path: Path) -> None:
-    """No roots, no HOME configuration: the bundled cards are listed and shown."""
+    """No roots, no HOME configuration: the cards fairseq2 bundles are listed and shown (and
+    nothing else: assetcards' example cards are not part of the default set)."""
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), "NO_COLOR": "1",
            "FAIRSEQ2_ASSET_DIR": str(tmp_path / "etc")}
     listed = subprocess.run([str(CARDS), "list"], capture_output=True, text=True, env=env,
                             timeout=60)
+    assert (listed.returncode, listed.stdout) == (
+        0, "No cards found. Add a store with `cards store add NAME URL`.\n")
+    site = fs2site.fake_fairseq2(tmp_path / "site", copy_from=fs2site.REPO_ROOT / "cards")
+    env["PYTHONPATH"] = str(site)
+    listed = subprocess.run([str(CARDS), "list"], capture_output=True, text=True, env=env,
+                            timeout=60)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith("package assetcards (system)\n")
+    assert listed.stdout.startswith("package fairseq2.assets.cards (system)\n")
     shown = subprocess.run([str(CARDS), "show", "llama3_8b_instruct"], capture_output=True,
                            text=True, env=env, timeout=60)
     assert shown.returncode == 0, shown.stderr
-    assert "base: llama3_8b (package assetcards: llama/llama3.yaml:11)" in shown.stdout
+    assert "base: llama3_8b (package fairseq2.assets.cards: llama/llama3.yaml:11)" in shown.stdout
+    assert fs2site.IMPORTED not in listed.stderr + shown.stderr

@@ -218,9 +218,9 @@ def test_flatten_returns_a_card(tmp_path: Path) -> None:
     assert isinstance(flat, AssetCard) and flat.base is None and flat.name == "m"
     assert flat.metadata == {"name": "m", "model_family": "f", "tok": "tok.model",
                              "checkpoint": "m.pt"}
-    # each field still resolves against the file that defines it
+    # relative paths resolve as through the card retrieved: next to its file, as in fairseq2
     assert flat.field("checkpoint").as_uri() == (tmp_path / "m" / "m.pt").as_uri()
-    assert flat.field("tok").as_uri() == (tmp_path / "fam" / "tok.model").as_uri()
+    assert flat.field("tok").as_uri() == (tmp_path / "m" / "tok.model").as_uri()
 
 
 def test_card_constructor_forms(tmp_path: Path) -> None:

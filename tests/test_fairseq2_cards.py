@@ -22,6 +22,7 @@ from assetcards import AssetCardNotFoundError, StandardAssetStore
 from assetcards.errors import DuplicateCardError
 from assetcards.fairseq2cards import fairseq2_cards_dir
 from assetcards.locations import Locations
+from tests import fs2site
 from tests.gitutil import make_repo, write
 from tests.storeutil import card_upstream, run_cards
 
@@ -94,16 +95,6 @@ def test_validate_reports_only_the_broken_base(tmp_path: Path,
 # -- an installed fairseq2, located but never imported ---------------------------------------
 
 
-def fake_fairseq2(site: Path, cards: dict[str, str]) -> Path:
-    """A `fairseq2` package under SITE whose import fails loudly, with CARDS in
-    fairseq2/assets/cards/ (file name -> text), as the wheel lays them out."""
-    write(site / "fairseq2" / "__init__.py", 'raise RuntimeError("fairseq2 was imported")\n')
-    write(site / "fairseq2" / "assets" / "__init__.py", 'raise RuntimeError("imported")\n')
-    for name, text in cards.items():
-        write(site / "fairseq2" / "assets" / "cards" / name, text)
-    return site
-
-
 FAKE_CARDS = {
     "models/llama.yaml": "name: llama3\nmodel_family: llama\nurl: https://ai.meta.com/llama\n"
                          "---\nname: llama3_8b\nbase: llama3\nmodel_arch: llama3_8b\n"
@@ -113,10 +104,7 @@ FAKE_CARDS = {
 
 @pytest.fixture
 def fairseq2_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    site = fake_fairseq2(tmp_path / "site", FAKE_CARDS)
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delitem(sys.modules, "fairseq2", raising=False)
-    return site
+    return fs2site.install(fs2site.fake_fairseq2(tmp_path / "site", FAKE_CARDS), monkeypatch)
 
 
 def test_the_default_store_reads_fairseq2s_cards_without_importing_it(
@@ -164,7 +152,7 @@ def test_validation_catches_a_name_fairseq2_bundles_in_the_pull_request(
         tmp_path: Path) -> None:
     """A team's own `llama3_8b` fails `cards validate` and the pre-commit hook, naming
     fairseq2's card, instead of passing and failing later at retrieve_card."""
-    site = fake_fairseq2(tmp_path / "site", FAKE_CARDS)
+    site = fs2site.fake_fairseq2(tmp_path / "site", FAKE_CARDS)
     repo = make_repo(tmp_path / "team", {"cards/ok.yaml": "name: ok\n"})
     write(repo / "cards" / "llama.yaml", "name: llama3_8b\nmodel_family: llama\n"
           "checkpoint: https://example.com/8b.pt\n")
@@ -173,7 +161,7 @@ def test_validation_catches_a_name_fairseq2_bundles_in_the_pull_request(
     result = run_cards("validate", cwd=repo, env=env_with_fairseq2(site))
     assert result.returncode == 1
     assert result.stdout.splitlines()[0] == expected
-    assert "fairseq2 was imported" not in result.stdout + result.stderr
+    assert fs2site.IMPORTED not in result.stdout + result.stderr
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     hook = run_cards("validate", "--staged", cwd=repo, env=env_with_fairseq2(site))  # the hook
     assert hook.returncode == 1

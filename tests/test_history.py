@@ -13,7 +13,7 @@ from assetcards.store import StandardAssetStore
 from assetcards.storeops import add_store
 from assetcards.stores import get_store
 from assetcards.sync import sync_stores
-from tests.gitutil import commit_files, git, push
+from tests.gitutil import commit_files, git, push, write
 from tests.storeutil import card_upstream, model, run_cards
 
 
@@ -84,6 +84,7 @@ def test_diff_between_named_commits(locations: Locations, history: dict[str, str
 
 
 def test_log_of_a_card_outside_git_stores_is_explained(locations: Locations) -> None:
+    write(locations.system / "loose.yaml", "name: llama3_8b\n")
     result = run_cards("log", "llama3_8b")
     assert result.returncode == 1
     assert "does not come from a git store" in result.stderr
