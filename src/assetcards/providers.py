@@ -1,4 +1,4 @@
-"""AssetMetadataProvider and its kinds: a directory, the bundled package cards, in-process dicts.
+"""AssetMetadataProvider and its kinds: a directory, a package's cards, in-process dicts.
 
 A provider answers `get_metadata(name)` with a plain dict (fairseq2's contract: the card's
 fields, plus `__source__` and `__base_path__`), lists its names and forgets what it cached on
@@ -287,7 +287,8 @@ class FileAssetMetadataProvider(IndexedMetadataProvider):
 class PackageAssetMetadataProvider(IndexedMetadataProvider):
     """The cards in a Python package, found in its whole tree as fairseq2 does
     (`PackageAssetMetadataProvider("fairseq2.assets.cards")`), or in its SUBDIR. Without a
-    package name: assetcards' own example cards, in `assetcards/cards`.
+    package name: assetcards' own example cards, in `assetcards/cards` (data shipped in the
+    wheel, not part of the default store).
 
     fairseq2 0.3's form `PackageAssetMetadataProvider(name, file_lister, yaml_loader)` is
     accepted; the lister and the loader are not used."""
