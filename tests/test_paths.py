@@ -19,7 +19,7 @@ from assetcards.errors import DownloadError
 from assetcards.locations import Locations
 from assetcards.parse import parse_file
 from assetcards.validate import CardSet, validate
-from tests.gitutil import write
+from tests.gitutil import git, make_repo, write
 from tests.storeutil import card_upstream, run_cards
 
 FAMILY = "name: fam\nmodel_family: llama\ntokenizer: tok.model\ncheckpoint: w.pt\n"
@@ -171,3 +171,19 @@ def test_fetch_refuses_a_relative_path_that_leaves_the_store_from_the_card_retri
         fetch_checkpoint(store.retrieve_card("leaf"), locations=Locations.from_env())
     with pytest.raises(DownloadError, match=f"there is no file {root / 'w.pt'}"):
         fetch_checkpoint(store.retrieve_card("fam"), locations=Locations.from_env())
+
+
+def test_a_new_card_inheriting_a_relative_path_is_caught_by_the_hook(tmp_path: Path) -> None:
+    """Only the new card is staged: the problem of the family card it inherits from (an
+    unchanged file) is still reported, as the pre-commit hook checks staged files."""
+    repo = make_repo(tmp_path / "team", {"cards/fam/fam.yaml": FAMILY})
+    write(repo / "cards" / "team" / "leaf.yaml", "name: leaf\nbase: fam\nmodel_arch: x\n")
+    git(repo, "add", "-A")
+    staged = run_cards("validate", "--staged", cwd=repo)
+    assert staged.returncode == 1
+    assert [line.split(": ", 2)[:2] for line in staged.stdout.splitlines()] == [
+        ["cards/fam/fam.yaml:3:1", "fam"], ["cards/fam/fam.yaml:4:1", "fam"]]
+    assert "inherit it: 'leaf' (cards/team/leaf.yaml)" in staged.stdout
+    parsed = [parse_file(FAMILY.encode(), "cards/fam/fam.yaml"),
+              parse_file(b"name: other\n", "cards/other.yaml")]
+    assert validate(CardSet("here", parsed), only_files={"cards/other.yaml"}) == []

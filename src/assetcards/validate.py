@@ -49,7 +49,8 @@ def validate(
     """Every problem of PRIMARY's cards, checked against OTHERS. With ONLY_FILES, report only
     problems located in those files (the rest of the store still serves as context), and the
     broken links of cards elsewhere that used one of REMOVED_NAMES (cards the change removed
-    or renamed) as their base or override target."""
+    or renamed) as their base or override target, and the relative paths of cards elsewhere
+    that a card in those files inherits from another directory."""
     index = _Index(primary, others)
     files = [f for f in primary.files if only_files is None or f.file in only_files]
     problems = [p for f in files for p in f.problems]
@@ -61,7 +62,20 @@ def validate(
         problems = [p for p in problems if p.file in only_files]
         if removed_names:
             problems += _users_of(primary, removed_names, only_files, index)
+        problems += _bases_of(primary, only_files, index)
     return sorted(set(problems))
+
+
+def _bases_of(primary: CardSet, files: set[str], index: _Index) -> list[Problem]:
+    """The shared relative paths (see _shared_relative_paths) of cards outside FILES that a
+    card in FILES inherits: a new card in another directory is caught when it is added."""
+    problems = []
+    for parsed in primary.files:
+        if parsed.file in files:
+            continue
+        for doc in parsed.cards:
+            problems += _shared_relative_paths(doc, index, (primary.label, files))
+    return problems
 
 
 def _users_of(primary: CardSet, names: set[str], skip_files: set[str],
@@ -225,16 +239,22 @@ def _is_relative_path(value: str) -> bool:
     return bool(value) and not value.startswith("/") and not uris.has_scheme(value)
 
 
-def _shared_relative_paths(doc: CardDoc, index: _Index) -> list[Problem]:
+def _shared_relative_paths(doc: CardDoc, index: _Index,
+                           only_readers: tuple[str, set[str]] | None = None) -> list[Problem]:
     """A relative path in DOC that cards in other directories inherit (as their base, or as
     overrides of DOC). fairseq2 resolves a relative path against the file of the card
-    retrieved, so each of them would read a different file."""
+    retrieved, so each of them would read a different file. With ONLY_READERS (a set label
+    and files), only the paths that a card in one of those files inherits."""
     problems = []
     for key in PATH_FIELDS:
         value = doc.metadata.get(key)
         if not isinstance(value, str) or not _is_relative_path(value):
             continue
         elsewhere = sorted(_readers_elsewhere(doc, key, index), key=lambda d: (d.file, d.line))
+        if only_readers is not None and not any(
+                index.place.get(id(d), ("", ""))[0] == only_readers[0]
+                and d.file in only_readers[1] for d in elsewhere):
+            continue
         if elsewhere:
             shown = ", ".join(f"{d.name!r} ({d.file})" for d in elsewhere[:3])
             more = f" and {len(elsewhere) - 3} more" if len(elsewhere) > 3 else ""
