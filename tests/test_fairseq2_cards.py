@@ -194,3 +194,16 @@ def test_a_gated_model_card_gives_a_url_instead_of_a_checkpoint(tmp_path: Path) 
     assert result.stdout.splitlines() == [
         "cards/other.yaml:1:1: nowhere: model card has no 'checkpoint' (add a URI or a path "
         "relative to the card file)"]
+
+
+def test_a_directory_inside_a_root_is_not_compared_with_itself(locations: Locations) -> None:
+    write(locations.system / "team" / "a.yaml", "name: a\n")
+    write(locations.system / "other.yaml", "name: b\n")
+    inside = run_cards("validate", str(locations.system / "team"))
+    assert (inside.returncode, inside.stdout) == (0, "")
+    write(locations.system / "team" / "b.yaml", "name: b\n")  # but with the rest of the root
+    clash = run_cards("validate", str(locations.system / "team"))
+    assert clash.returncode == 1
+    assert "duplicate card name 'b': also defined in system root" in clash.stdout
+    whole = run_cards("validate", str(locations.system))
+    assert "also defined in system root" not in whole.stdout

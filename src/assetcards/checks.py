@@ -415,29 +415,35 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
 
 def default_sets(locations: Locations, root: Path | None = None) -> list[CardSet]:
     """The cards of the default set outside git stores: the loose cards of the system and user
-    roots (but ROOT, the store being checked) and those the installed fairseq2 bundles."""
-    from .fairseq2cards import fairseq2_card_set, fairseq2_cards_dir
+    roots and those the installed fairseq2 bundles; none of the files under ROOT (the store
+    being checked: its cards are not compared with themselves)."""
+    from .fairseq2cards import LABEL, fairseq2_cards_dir
 
-    sets = []
-    for scope, directory in (("system", locations.system), ("user", locations.user)):
-        if root is not None and _same_dir(directory, root):
-            continue
-        files = DirectorySource(directory).parse() if directory.is_dir() else []
-        if any(f.cards for f in files):
-            sets.append(CardSet(f"{scope} root {directory}", files))
+    places = [(f"{scope} root {directory}", directory) for scope, directory in
+              (("system", locations.system), ("user", locations.user))]
     package = fairseq2_cards_dir()
-    bundled = fairseq2_card_set()
-    if bundled is not None and not (root is not None and package is not None
-                                    and _same_dir(package, root)):
-        sets.append(bundled)
+    if package is not None:
+        places.append((LABEL, package))
+    sets = []
+    for label, directory in places:
+        files = _loose_files(directory, root)
+        if any(f.cards for f in files):
+            sets.append(CardSet(label, files))
     return sets
 
 
-def _same_dir(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
+def _loose_files(directory: Path, root: Path | None) -> list[ParsedFile]:
+    """The parsed card files under DIRECTORY that are not under ROOT."""
+    if not directory.is_dir():
+        return []
+    real = directory.resolve()
+    skip = root.resolve() if root is not None else None
+    if skip is not None and real.is_relative_to(skip):
+        return []
+    files = DirectorySource(directory).parse()
+    if skip is None or not skip.is_relative_to(real):
+        return files
+    return [f for f in files if not (real / f.file).resolve().is_relative_to(skip)]
 
 
 # -- running ----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 fairseq2 reads the cards in its package `fairseq2.assets.cards` beside the system and user
 roots, so a name defined in a root and in that package breaks fairseq2's store. We read the
 same files (every `*.yaml`/`*.yml` below the package directory) so that both tools see one set,
-and validation checks names against them. The package is found with
+and validation checks names against them (checks.default_sets). The package is found with
 `importlib.util.find_spec("fairseq2")`, which locates it without running it: fairseq2 (and the
 torch it imports) is never imported here.
 """
@@ -17,7 +17,6 @@ from .card import Provenance
 from .parse import CardDoc
 from .providers import PackageAssetMetadataProvider
 from .sources import CardSource, DirectorySource
-from .validate import CardSet
 
 PACKAGE = "fairseq2.assets.cards"
 LABEL = f"package {PACKAGE}"
@@ -62,11 +61,3 @@ def fairseq2_provider(cache_dir: Path | None = None) -> Fairseq2CardsProvider | 
     """A provider of fairseq2's bundled cards, or None when fairseq2 is not installed."""
     return Fairseq2CardsProvider(cache_dir) if fairseq2_cards_dir() is not None else None
 
-
-def fairseq2_card_set() -> CardSet | None:
-    """fairseq2's bundled cards as a set to check names against, or None without fairseq2."""
-    root = fairseq2_cards_dir()
-    if root is None:
-        return None
-    source = DirectorySource(root)
-    return CardSet(LABEL, source.parse())

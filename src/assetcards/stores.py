@@ -534,8 +534,9 @@ def commit_problems(store: Store, commit: str,
                     tracked: Sequence[Store]) -> tuple[CardSet, list[Problem]]:
     """COMMIT's cards and what keeps it from being pinned: the built-in rules, the commit's
     own manifest rules, and duplicates with every other TRACKED store at its pin. A missing
-    base is not among them: it breaks only the cards that use it, which say so when retrieved
-    (as in fairseq2, whose own card set has one); `cards validate` and the hooks report it."""
+    base and a relative path inherited across directories (validate.CARD_LOCAL) are not among
+    them: they concern only the cards involved (a missing base says so when retrieved, as in
+    fairseq2, whose own card set has one); `cards validate` and the hooks report them."""
     from .validate import CARD_LOCAL, validate
 
     try:
