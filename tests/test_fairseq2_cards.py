@@ -27,6 +27,9 @@ from tests import fs2site
 from tests.gitutil import make_repo, write
 from tests.storeutil import card_upstream, run_cards
 
+# A real fairseq2 0.8.1 in a virtualenv of its own (see tests/fairseq2_real/), read at import:
+# the autouse fixture of tests/conftest.py clears ASSETCARDS_* for each test.
+FAIRSEQ2_PYTHON = os.environ.get("ASSETCARDS_FAIRSEQ2_PYTHON", "")
 FAIRSEQ2_VERSION = "0.8.1"
 CARDS_PREFIX = "fairseq2/assets/cards/"
 BROKEN = "librispeech_asr_100h"  # fairseq2 0.8.1 ships it with the base 'wav2vec2_asr'
@@ -207,3 +210,30 @@ def test_a_directory_inside_a_root_is_not_compared_with_itself(locations: Locati
     assert "duplicate card name 'b': also defined in system root" in clash.stdout
     whole = run_cards("validate", str(locations.system))
     assert "also defined in system root" not in whole.stdout
+
+
+def test_the_real_fairseq2s_cards_are_read_without_importing_it_or_torch(tmp_path: Path) -> None:
+    """The package of a real fairseq2 0.8.1 installation (whose `__init__` imports torch) on
+    the path: the default store holds its 88 cards, and neither module is imported."""
+    if not (FAIRSEQ2_PYTHON and Path(FAIRSEQ2_PYTHON).is_file()):
+        why = ("no fairseq2 0.8.1 virtualenv: `bash .ci/fairseq2-venv.sh .ci-fairseq2 0.8.1`, "
+               "then ASSETCARDS_FAIRSEQ2_PYTHON=$PWD/.ci-fairseq2/bin/python")
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+    purelib = subprocess.run(
+        [FAIRSEQ2_PYTHON, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "fairseq2").symlink_to(Path(purelib) / "fairseq2")  # fairseq2 alone, not torch
+    script = ("import sys\n"
+              "from assetcards import asset_store\n"
+              "print(len(asset_store.retrieve_names()))\n"
+              "print(asset_store.retrieve_card('llama3_8b').provenance)\n"
+              "print(sorted(m for m in ('fairseq2', 'torch') if m in sys.modules))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(site)), timeout=120)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.splitlines() == [
+        "88", "package fairseq2.assets.cards: models/llama.yaml:88", "[]"]
