@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from ..card import AssetCard
-from ..listing import list_cards
+from ..card.model import AssetCard
+from ..sources.listing import list_cards
 from .common import emit_json, json_option, make_store
 
 SCOPES = click.Choice(["all", "system", "user"])

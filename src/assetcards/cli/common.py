@@ -12,7 +12,7 @@ from ..locations import Locations
 from ..settings import Range, SettingError, parse_float
 
 if TYPE_CHECKING:
-    from ..store import StandardAssetStore
+    from ..sources.assetstore import StandardAssetStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -71,7 +71,7 @@ def locations() -> Locations:
 
 
 def make_store() -> StandardAssetStore:
-    from ..store import store_from_env
+    from ..sources.assetstore import store_from_env
 
     return store_from_env(locations())
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from .. import checks
+from ..checks import targets as checks
 from .common import json_option, locations
 
 
@@ -106,8 +106,8 @@ def install_cmd(repo_path: Path, names: tuple[str, ...], force: bool) -> None:
 def new_cmd(name: str, base: str | None, family: str | None, store: Path) -> None:
     """Write a new card NAME with placeholders for what it needs; fill them in, then run
     `cards validate`."""
-    from ..scaffold import new_card
-    from ..stores import tracked_card_sets
+    from ..checks.scaffold import new_card
+    from ..stores.state import tracked_card_sets
 
     others = tracked_card_sets(locations())
     path = new_card(name, store, base, family, others)
