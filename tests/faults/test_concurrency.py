@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from assetcards.locations import Locations
+from assetcards.sources.gitstore import get_store
 from assetcards.stores.checkout import checkout_commit
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import PINNED_REF, StorePaths, get_store, read_state
+from assetcards.stores.state import PINNED_REF, StorePaths, read_state
 from tests.faults.helpers import (
     READER,
     SOAK,

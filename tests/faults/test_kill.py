@@ -15,10 +15,11 @@ import yaml
 
 from assetcards.locations import Locations
 from assetcards.sources.assetstore import StandardAssetStore
+from assetcards.sources.gitstore import get_store
 from assetcards.sources.source import STORE_MARKER
 from assetcards.stores.checkout import checkout_commit
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import StorePaths, get_store, read_state
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.helpers import (
     SOAK,
     advance,

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 from assetcards.locations import Locations
+from assetcards.sources.gitstore import get_store
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import get_store
 from tests.faults.helpers import (
     advance,
     cards,

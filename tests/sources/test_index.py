@@ -16,6 +16,7 @@ from assetcards.card.parse import ParsedFile, parse_file
 from assetcards.locations import Locations
 from assetcards.sources.assetstore import StandardAssetStore
 from assetcards.sources.gitprovider import GitAssetMetadataProvider
+from assetcards.sources.gitstore import Store, get_store
 from assetcards.sources.index import (
     UNUSED_DAYS,
     build_index,
@@ -24,7 +25,6 @@ from assetcards.sources.index import (
     parse_reusing,
 )
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import Store, get_store
 from assetcards.stores.sync import sync_stores
 from tests.gitutil import commit_files, push
 from tests.storeutil import CARDS, card_upstream, model, run_as_nobody, world_readable_dir

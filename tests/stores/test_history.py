@@ -9,9 +9,9 @@ import pytest
 
 from assetcards.locations import Locations
 from assetcards.sources.assetstore import StandardAssetStore
+from assetcards.sources.gitstore import get_store
 from assetcards.stores.history import card_log, store_diff
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import get_store
 from assetcards.stores.sync import sync_stores
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import card_upstream, model, run_cards

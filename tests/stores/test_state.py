@@ -13,9 +13,10 @@ from assetcards.errors import AssetMetadataError, StoreError, UnsafeInputError
 from assetcards.locations import Locations
 from assetcards.sources.assetstore import StandardAssetStore
 from assetcards.sources.gitprovider import GitAssetMetadataProvider
+from assetcards.sources.gitstore import list_stores
 from assetcards.sources.source import STORE_MARKER
 from assetcards.stores.ops import add_store, remove_store
-from assetcards.stores.state import list_stores, read_state
+from assetcards.stores.state import read_state
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import (
     card_upstream,
@@ -264,7 +265,7 @@ def test_read_only_system_root_is_readable_by_another_user(tmp_path: Path) -> No
 
 def test_tracked_sets_exclude_a_store_by_any_spelling_of_its_url(tmp_path: Path,
                                                                  locations: Locations) -> None:
-    from assetcards.stores.state import tracked_card_sets
+    from assetcards.sources.gitstore import tracked_card_sets
 
     bare, _ = card_upstream(tmp_path, {"a.yaml": model("alpha")})
     add_store(locations, "team", str(bare))

@@ -18,9 +18,10 @@ from assetcards.locations import Locations
 from assetcards.locks import hold
 from assetcards.sources.assetstore import StandardAssetStore
 from assetcards.sources.gitprovider import GitAssetMetadataProvider
+from assetcards.sources.gitstore import get_store
 from assetcards.stores.checkout import checkout_commit
 from assetcards.stores.ops import add_store
-from assetcards.stores.state import get_store, read_state
+from assetcards.stores.state import read_state
 from assetcards.stores.sync import SyncOptions, sync_stores
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import CARDS, card_upstream, model, run_cards

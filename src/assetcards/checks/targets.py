@@ -394,7 +394,7 @@ def against_sets(target: Target, specs: Sequence[str], locations: Locations,
     pusher's) and SPECS."""
     sets: list[CardSet] = []
     if use_tracked and locations.may_have_stores():
-        from ..stores.state import list_stores, tracked_card_sets
+        from ..sources.gitstore import list_stores, tracked_card_sets
 
         if list_stores(locations):
             exclude = own_locations(target.root) if target.root is not None else []

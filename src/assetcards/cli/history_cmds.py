@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 
-from ..stores import lockfile
+from ..sources import lockfile
+from ..sources.gitstore import get_store, list_stores
 from ..stores.history import CardChange, FieldChange, card_log, store_diff
 from ..stores.ops import pin_store, unpin_store
-from ..stores.state import get_store, list_stores
 from .common import emit_json, json_option, locations
 from .store_cmds import _notify, _scope, lock_timeout_option
 

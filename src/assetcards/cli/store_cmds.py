@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 
-from ..stores.lockfile import read as read_lockfile
+from ..sources.gitstore import Store, list_stores
+from ..sources.lockfile import read as read_lockfile
 from ..stores.ops import add_store, remove_store
-from ..stores.state import Store, list_stores
 from ..stores.sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
 from .common import LOCK_SECONDS, emit_json, json_option, locations
 

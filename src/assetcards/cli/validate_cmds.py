@@ -107,7 +107,7 @@ def new_cmd(name: str, base: str | None, family: str | None, store: Path) -> Non
     """Write a new card NAME with placeholders for what it needs; fill them in, then run
     `cards validate`."""
     from ..checks.scaffold import new_card
-    from ..stores.state import tracked_card_sets
+    from ..sources.gitstore import tracked_card_sets
 
     others = tracked_card_sets(locations())
     path = new_card(name, store, base, family, others)

@@ -169,7 +169,7 @@ class StandardAssetStore(AssetStore):
 
     def at_revision(self, revision: str) -> StandardAssetStore:
         """A store over the git stores of this one, each read at REVISION where it resolves."""
-        from ..stores.revisions import check_revision_found, providers_at
+        from .revisions import check_revision_found, providers_at
 
         system = providers_at(self.metadata_providers, revision)
         user = providers_at(self.user_metadata_providers, revision)
@@ -182,7 +182,7 @@ class StandardAssetStore(AssetStore):
                       locations: Locations | None = None) -> StandardAssetStore:
         """The cards of the stores a lock file names, at the lock's commits, read from this
         machine's clones whatever their own pins are."""
-        from ..stores.revisions import lockfile_providers
+        from .revisions import lockfile_providers
 
         system, user = lockfile_providers(Path(path), locations or Locations.from_env())
         return cls(system, user)
@@ -314,7 +314,7 @@ def _duplicates(name: str, found: Sequence[Mapping[str, Any]]) -> list[Problem]:
 def root_providers(root: Path, scope: str,
                    cache_dir: Path | None = None) -> list[AssetMetadataProvider]:
     """The providers of one root: its loose card files, then each git store in it."""
-    from ..stores.state import git_store_providers
+    from .gitprovider import git_store_providers
 
     providers: list[AssetMetadataProvider] = [FileAssetMetadataProvider(root, scope, cache_dir)]
     providers.extend(git_store_providers(root, scope, cache_dir))

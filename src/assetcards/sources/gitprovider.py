@@ -16,9 +16,10 @@ from pathlib import Path
 from ..card.model import Provenance
 from ..card.parse import CardDoc, ParsedFile
 from ..errors import AssetError, Problem, StoreError
-from ..stores.state import Store, StorePaths, keep_commit, read_state
+from ..stores.state import StorePaths, read_state, store_names
+from .gitstore import Store, keep_commit
 from .index import TreeIndex
-from .providers import IndexedMetadataProvider
+from .providers import AssetMetadataProvider, IndexedMetadataProvider
 from .source import CardSource
 
 
@@ -93,3 +94,12 @@ class GitAssetMetadataProvider(IndexedMetadataProvider):
         return Provenance("git", self.paths.name, doc.file, doc.line, self.scope,
                           url=state.url if state else None,
                           commit=self.commit or (state.commit if state else None))
+
+# -- what the library reads -------------------------------------------------------------------
+
+
+def git_store_providers(root: Path, scope: str,
+                        cache_dir: Path | None = None) -> list[AssetMetadataProvider]:
+    """One provider per git store under ROOT, reading each at its pinned commit."""
+    return [GitAssetMetadataProvider(StorePaths(root, name), scope, cache_dir=cache_dir)
+            for name in store_names(root)]

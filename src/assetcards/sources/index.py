@@ -40,7 +40,7 @@ _DAY = 86400.0
 
 
 def _version_tag() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return f"{FORMAT}/{__version__}/{yaml.__version__}"
 

@@ -9,7 +9,8 @@ from typing import Any
 from ..card.parse import parse_file
 from ..errors import AssetCardNotFoundError, AssetNotFoundError
 from ..git import CommitInfo
-from .state import Store, resolve_rev
+from ..sources.gitstore import Store
+from .remote import resolve_rev
 from .sync import card_changes
 
 _MISSING = object()

@@ -14,29 +14,12 @@ from dataclasses import replace
 
 from ..errors import StoreError
 from ..locations import Locations
+from ..sources.gitstore import Store, card_dir_at, get_store, list_stores
 from .checkout import is_own_checkout
-from .state import (
-    Store,
-    StorePaths,
-    StoreState,
-    card_dir_at,
-    check_add_args,
-    check_store_name,
-    clean_tmp,
-    commit_problems,
-    default_ref,
-    fetch_ref,
-    get_store,
-    hold_store,
-    init_store_repo,
-    list_stores,
-    move_pin,
-    normalize_url,
-    problems_error,
-    read_state,
-    resolve_rev,
-    write_state,
-)
+from .pin import check_add_args, commit_problems, move_pin, problems_error
+from .remote import default_ref, fetch_ref, init_store_repo, normalize_url, resolve_rev
+from .repair import clean_tmp
+from .state import StorePaths, StoreState, check_store_name, hold_store, read_state, write_state
 
 Notify = Callable[[str], None]
 DEFAULT_LOCK_TIMEOUT = 60.0

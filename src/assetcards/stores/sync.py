@@ -19,26 +19,13 @@ from ..card.rules import CardSet
 from ..errors import AssetError, Problem, StoreError
 from ..git import network_timeout
 from ..locations import Locations
+from ..sources.gitstore import Store, card_dir_at, get_store, list_stores
+from ..sources.lockfile import LockedStore
 from .checkout import checkout_commit
-from .lockfile import LockedStore
-from .state import (
-    REV_REF,
-    Store,
-    StorePaths,
-    StoreState,
-    card_dir_at,
-    clean_tmp,
-    commit_problems,
-    fetch_ref,
-    get_store,
-    hold_store,
-    init_store_repo,
-    list_stores,
-    move_pin,
-    read_state,
-    repair_checkout,
-    write_state,
-)
+from .pin import commit_problems, move_pin
+from .remote import fetch_ref, init_store_repo
+from .repair import clean_tmp, repair_checkout
+from .state import REV_REF, StorePaths, StoreState, hold_store, read_state, write_state
 
 Notify = Callable[[str], None]
 

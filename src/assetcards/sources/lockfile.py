@@ -25,8 +25,9 @@ import tomli_w
 from ..errors import AssetError, AssetMetadataError, Problem
 from ..fsutil import atomic_write_bytes
 from ..git import check_url, is_oid
-from ..sources.source import SpecialFileError, read_regular_file
-from .state import Store, check_store_name
+from ..stores.state import check_store_name
+from .gitstore import Store
+from .source import SpecialFileError, read_regular_file
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from ..errors import AssetError, AssetNotFoundError, UnsafeInputError
 from ..locations import Locations
-from ..sources.gitprovider import GitAssetMetadataProvider
-from ..sources.providers import AssetMetadataProvider
+from ..stores.state import StorePaths, read_state
 from . import lockfile
-from .state import Store, StorePaths, read_state, resolve_rev
+from .gitprovider import GitAssetMetadataProvider
+from .gitstore import Store, local_commit
+from .providers import AssetMetadataProvider
 
 
 def providers_at(providers: Sequence[AssetMetadataProvider],
@@ -25,11 +26,12 @@ def providers_at(providers: Sequence[AssetMetadataProvider],
         if state is None:
             continue
         try:
-            commit = resolve_rev(Store(provider.paths, state).repo, state.url, revision,
-                                 offline=True)
+            commit = local_commit(Store(provider.paths, state).repo, revision)
         except UnsafeInputError:
             raise
         except AssetError:
+            continue
+        if commit is None:
             continue
         bound.append(GitAssetMetadataProvider(provider.paths, provider.scope, commit,
                                                provider.cache_dir))

@@ -10,10 +10,11 @@ import pytest
 
 from assetcards.errors import AssetMetadataError, StoreError
 from assetcards.locations import Locations
+from assetcards.sources import lockfile
 from assetcards.sources.assetstore import StandardAssetStore
-from assetcards.stores import lockfile
+from assetcards.sources.gitstore import list_stores
 from assetcards.stores.ops import add_store, pin_store, unpin_store
-from assetcards.stores.state import list_stores, read_state
+from assetcards.stores.state import read_state
 from assetcards.stores.sync import sync_stores, sync_to_lockfile
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import card_upstream, model, run_cards
