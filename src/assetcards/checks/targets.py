@@ -23,7 +23,7 @@ from ..card.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from ..card.parse import CARD_SUFFIXES, ParsedFile, is_card_path
 from ..card.rules import CardSet, validate
 from ..errors import AssetMetadataError, AssetNotFoundError, Problem, UnsafeInputError
-from ..git import Repo, TreeEntry, check_url
+from ..git import Repo, TreeEntry, check_url, has_git_dir, is_bare_repo, worktree_root
 from ..locations import Locations
 from ..sources.source import (
     DirectorySource,
@@ -83,7 +83,7 @@ def find_root(path: Path) -> Path:
     or a git repository, else PATH itself (or its directory)."""
     start = path if path.is_dir() else path.parent
     for candidate in [start, *start.parents]:
-        if (candidate / MANIFEST_NAME).is_file() or (candidate / ".git").exists():
+        if (candidate / MANIFEST_NAME).is_file() or has_git_dir(candidate):
             return candidate
     return start
 
@@ -165,9 +165,9 @@ def path_targets(paths: Sequence[Path]) -> list[Target]:
 
 
 def git_root(path: Path) -> Path:
-    for candidate in [path, *path.parents]:
-        if (candidate / ".git").exists():
-            return candidate
+    root = worktree_root(path)
+    if root is not None:
+        return root
     raise AssetNotFoundError(f"{path} is not inside a git repository")
 
 
@@ -239,15 +239,11 @@ def _removed_names(repo: Repo, target: Target, old: Mapping[str, str]) -> set[st
 
 def rev_target(root: Path, rev: str, cache: ParseCache | None = None) -> Target:
     """The cards of commit REV of the repository at ROOT."""
-    repo = hook_repo(root if _is_bare(root) else git_root(root))
+    repo = hook_repo(root if is_bare_repo(root) else git_root(root))
     commit = repo.resolve(rev)
     if commit is None:
         raise AssetNotFoundError(f"revision {rev!r} does not name a commit in {repo.path}")
     return _git_target(repo, repo.ls_tree(commit), commit[:12], cache, commit)
-
-
-def _is_bare(path: Path) -> bool:
-    return (path / "HEAD").is_file() and (path / "objects").is_dir()
 
 
 # -- the other stores -------------------------------------------------------------------------
@@ -265,7 +261,7 @@ def against_set(spec: str, locations: Locations, base: Path | None = None,
     if not path.is_absolute() and base is not None and not _looks_like_url(spec):
         path = base / path
     if not _looks_like_url(spec) and path.is_dir():
-        if (path / ".git").exists() or _is_bare(path):
+        if has_git_dir(path) or is_bare_repo(path):
             return _repo_head_set(Repo(path), spec, cache)
         return CardSet(spec, directory_target(path).primary.files)
     if not _looks_like_url(spec):
@@ -362,11 +358,7 @@ def own_locations(root: Path) -> list[str]:
     spellings = [str(root), str(root.resolve()), root.resolve().as_uri()]
     repo = Repo(root)
     if repo.exists():
-        result = repo.run("config", "--get-regexp", r"^remote\..*\.url$", check=False)
-        for line in result.stdout.decode("utf-8", "replace").splitlines():
-            url = line.split(None, 1)[1].strip() if " " in line else ""
-            if not url:
-                continue
+        for url in repo.remote_urls():
             if url.startswith("file://"):
                 url = url[len("file://"):]
             if not _looks_like_url(url):  # a local path: also as a file:// URL
@@ -381,9 +373,7 @@ def own_locations(root: Path) -> list[str]:
 def server_against(repo: Repo) -> list[str]:
     """The stores a receiving repository checks pushed names against: its own configuration
     (`git config --add assetcards.against STORE_OR_URL`), never the pushed content."""
-    result = repo.run("config", "--get-all", "assetcards.against", check=False)
-    return [line.strip() for line in result.stdout.decode("utf-8", "replace").splitlines()
-            if line.strip()]
+    return repo.config_values("assetcards.against")
 
 
 def against_sets(target: Target, specs: Sequence[str], locations: Locations,
@@ -672,8 +662,7 @@ fi
 
 
 def hooks_dir(repo: Repo) -> Path:
-    path = Path(repo.out("rev-parse", "--git-path", "hooks"))
-    return path if path.is_absolute() else repo.path / path
+    return repo.git_path("hooks")
 
 
 def install_hook(repo_path: Path, name: str, python: str, force: bool = False) -> Path:
@@ -700,5 +689,3 @@ def install_hook(repo_path: Path, name: str, python: str, force: bool = False) -
     return target
 
 
-def is_bare_repo(path: Path) -> bool:
-    return _is_bare(path)

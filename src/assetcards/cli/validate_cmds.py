@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..checks import targets as checks
+from ..git import is_bare_repo
 from .common import json_option, locations
 
 
@@ -46,13 +47,13 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
     locs = locations()
     cwd = Path.cwd()
     if pre_receive:
-        root = cwd if checks.is_bare_repo(cwd) else checks.git_root(cwd)
+        root = cwd if is_bare_repo(cwd) else checks.git_root(cwd)
         cache = checks.ParseCache.for_repo(locs, root)
         report = checks.check_push(root, _read_updates(sys.stdin.read()), locs, cache)
     else:
         cache = None
         if staged or rev is not None:
-            root = checks.git_root(cwd) if not checks.is_bare_repo(cwd) else cwd
+            root = checks.git_root(cwd) if not is_bare_repo(cwd) else cwd
             cache = checks.ParseCache.for_repo(locs, root)
             targets = [checks.staged_target(cwd, cache) if staged
                        else checks.rev_target(cwd, rev or "HEAD", cache)]
@@ -91,7 +92,7 @@ def hooks_group() -> None:
 def install_cmd(repo_path: Path, names: tuple[str, ...], force: bool) -> None:
     """Install the card-checking git hooks into a repository."""
     if not names:
-        names = ("pre-receive",) if checks.is_bare_repo(repo_path) else ("pre-commit",)
+        names = ("pre-receive",) if is_bare_repo(repo_path) else ("pre-commit",)
     for name in names:
         path = checks.install_hook(repo_path, name, sys.executable, force)
         click.echo(f"installed {name} hook: {path}")

@@ -146,15 +146,12 @@ def card_dir_at(repo: Repo, commit: str) -> str:
     manifest = manifest_at(repo, commit)
     if manifest.cards_dir is not None:
         return manifest.card_dir_for(False)
-    has_cards = repo.run("cat-file", "-e", f"{commit}:cards", check=False).returncode == 0
-    return manifest.card_dir_for(has_cards)
+    return manifest.card_dir_for(repo.has_path(commit, "cards"))
 
 
 def manifest_at(repo: Repo, commit: str) -> Manifest:
-    result = repo.run("cat-file", "blob", f"{commit}:{MANIFEST_NAME}", check=False)
-    if result.returncode != 0:
-        return Manifest()
-    return parse_manifest(result.stdout, MANIFEST_NAME)
+    data = repo.file_at(commit, MANIFEST_NAME)
+    return Manifest() if data is None else parse_manifest(data, MANIFEST_NAME)
 
 
 def keep_commit(repo: Repo, commit: str) -> None:

@@ -11,7 +11,7 @@ from ..errors import (
     StoreError,
     UnsafeInputError,
 )
-from ..git import Repo, check_ref, check_url, is_oid, network_timeout
+from ..git import Repo, check_ref, check_url, is_oid
 from ..sources.gitstore import (
     local_commit,
 )
@@ -33,18 +33,12 @@ def normalize_url(url: str) -> str:
 
 def default_ref(repo: Repo, url: str) -> str:
     """The branch the remote's HEAD points at (main, master, ...)."""
-    text = repo.out("ls-remote", "--symref", "--end-of-options", url, "HEAD",
-                    timeout=network_timeout())
-    for line in text.splitlines():
-        if line.startswith("ref: ") and line.endswith("\tHEAD"):
-            ref = line[5:-5].strip()
-            return ref.removeprefix("refs/heads/")
-    return "HEAD"
+    return repo.remote_default_branch(url)
 
 
 def init_store_repo(git_dir: Path) -> Repo:
     repo = Repo.init_bare(git_dir, store=True)
-    repo.run("symbolic-ref", "HEAD", PINNED_REF)
+    repo.set_symbolic_ref(PINNED_REF)
     return repo
 
 

@@ -74,12 +74,12 @@ def repair_refs(store: Store) -> bool:
     """Point the store repository's HEAD and pinned ref at the pin again, if someone moved
     them by hand (HEAD is what `--rev HEAD~N` counts from); True if it had to."""
     repo, commit = store.repo, store.state.commit
-    head = repo.run("symbolic-ref", "--quiet", "HEAD", check=False).stdout.decode().strip()
+    head = repo.symbolic_ref()
     pinned = repo.resolve(PINNED_REF)
     if head == PINNED_REF and pinned == commit:
         return False
     repo.update_ref(PINNED_REF, commit)
-    repo.run("symbolic-ref", "HEAD", PINNED_REF)
+    repo.set_symbolic_ref(PINNED_REF)
     return True
 
 
