@@ -46,6 +46,7 @@ from filelock import FileLock, Timeout
 from ..card import uris
 from ..card.model import AssetCard
 from ..errors import AssetCardError, DownloadError, LockTimeoutError
+from ..fsutil import atomic_write_json
 from ..locations import Locations
 
 CHECKSUM_FIELD = "checkpoint_sha256"
@@ -442,12 +443,7 @@ def _write_record(entry: Path, uri: str, source: _Source, digest: str, size: int
     if data["files"].get(source.name) == {"uri": source.uri, "sha256": digest, "size": size}:
         return
     data["files"][source.name] = {"uri": source.uri, "sha256": digest, "size": size}
-    tmp = entry / f"{ENTRY_FILE}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        os.replace(tmp, entry / ENTRY_FILE)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write_json(entry / ENTRY_FILE, data)
 
 
 def _inside(entry: Path, name: str) -> Path:

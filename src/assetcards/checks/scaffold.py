@@ -6,7 +6,6 @@ reports until they are replaced: a new card passes validation once nothing is le
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from ..card.model import card_kind
 from ..card.parse import check_name
 from ..card.rules import PLACEHOLDER, CardSet
 from ..errors import AssetError, AssetNotFoundError, UnsafeInputError
+from ..fsutil import create_file
 from .targets import directory_target
 
 
@@ -103,12 +103,7 @@ def _resolved(name: str, docs: dict[str, Any]) -> dict[str, Any]:
 
 def _write_new(path: Path, text: str) -> None:
     """Write PATH atomically; never replace an existing file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
     try:
-        os.link(tmp, path)
+        create_file(path, text.encode())
     except FileExistsError:
         raise AssetError(f"{path} already exists") from None
-    finally:
-        tmp.unlink(missing_ok=True)

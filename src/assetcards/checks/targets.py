@@ -23,6 +23,7 @@ from ..card.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from ..card.parse import CARD_SUFFIXES, ParsedFile, is_card_path
 from ..card.rules import CardSet, validate
 from ..errors import AssetMetadataError, AssetNotFoundError, Problem, UnsafeInputError
+from ..fsutil import atomic_write_bytes
 from ..git import Repo, TreeEntry, check_url, has_git_dir, is_bare_repo, worktree_root
 from ..locations import Locations
 from ..sources.source import (
@@ -681,11 +682,7 @@ def install_hook(repo_path: Path, name: str, python: str, force: bool = False) -
                 raise AssetError(f"{target} exists and is not an assetcards hook; use --force "
                                  f"to replace it (it is kept as {target.name}.legacy)")
             os.replace(target, target.with_name(name + ".legacy"))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-    tmp.write_text(hook_script(name, python))
-    tmp.chmod(0o755)
-    os.replace(tmp, target)
+    atomic_write_bytes(target, hook_script(name, python).encode(), mode=0o755)
     return target
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
 from ..errors import StoreError
 from ..locations import Locations
+from ..locks import Notify
 from ..sources.gitstore import Store, card_dir_at, get_store, list_stores
 from .checkout import is_own_checkout
 from .pin import check_add_args, commit_problems, move_pin, problems_error
@@ -21,7 +22,6 @@ from .remote import default_ref, fetch_ref, init_store_repo, normalize_url, reso
 from .repair import clean_tmp
 from .state import StorePaths, StoreState, check_store_name, hold_store, read_state, write_state
 
-Notify = Callable[[str], None]
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 

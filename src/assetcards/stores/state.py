@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,9 +33,8 @@ from ..errors import (
 from ..fsutil import atomic_write_json
 from ..git import Repo, is_oid
 from ..locations import STATE_DIR
-from ..locks import hold
+from ..locks import Notify, hold
 
-Notify = Callable[[str], None]
 STATE_FORMAT = 1
 UPSTREAM_REF = "refs/assetcards/upstream"
 PINNED_REF = "refs/assetcards/pinned"  # the store repository's HEAD points here

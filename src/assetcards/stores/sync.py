@@ -19,6 +19,7 @@ from ..card.rules import CardSet
 from ..errors import AssetError, Problem, StoreError
 from ..git import network_timeout
 from ..locations import Locations
+from ..locks import Notify
 from ..sources.gitstore import Store, card_dir_at, get_store, list_stores
 from ..sources.lockfile import LockedStore
 from .checkout import checkout_commit
@@ -26,8 +27,6 @@ from .pin import commit_problems, move_pin
 from .remote import fetch_ref, init_store_repo
 from .repair import clean_tmp, repair_checkout
 from .state import REV_REF, StorePaths, StoreState, hold_store, read_state, write_state
-
-Notify = Callable[[str], None]
 
 UPDATED = "updated"
 UNCHANGED = "unchanged"
