@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import AssetMetadataError, Problem
+from ..errors import AssetMetadataError, Problem, ProblemCode
 
 MANIFEST_NAME = "assetcards.toml"
 RULE_KINDS = ("all", "model", "tokenizer", "dataset")
@@ -60,7 +60,7 @@ def parse_manifest(data: bytes, file: str = MANIFEST_NAME) -> Manifest:
     """Parse a manifest; a malformed one raises AssetMetadataError naming file and key."""
 
     def fail(message: str, line: int = 1) -> AssetMetadataError:
-        return AssetMetadataError([Problem(file, line, 1, message=message, code="manifest")])
+        return AssetMetadataError([Problem(file, line, 1, message=message, code=ProblemCode.MANIFEST)])
 
     if sys.version_info >= (3, 11):  # imported here: most processes never read a manifest
         import tomllib

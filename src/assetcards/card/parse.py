@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import Problem
+from ..errors import Problem, ProblemCode
 from .yamlversions import may_differ, version_problems
 
 MAX_FILE_BYTES = 8 * 1024 * 1024
@@ -120,7 +120,7 @@ def parse_file(data: bytes, file: str, *, max_bytes: int = MAX_FILE_BYTES) -> Pa
     if len(data) > max_bytes:
         result.problems.append(
             Problem(file, 1, 1, message=f"file is {len(data)} bytes, over the limit of {max_bytes}",
-                    code="too-large")
+                    code=ProblemCode.TOO_LARGE)
         )
         return result
     nesting = _nesting_bound(data)
@@ -156,7 +156,7 @@ def _documents(data: bytes, file: str, check_depth: bool = True
                 return
             except RecursionError:
                 yield Problem(file, 1, 1, message=f"nested deeper than {MAX_DEPTH} levels",
-                              code="too-deep")
+                              code=ProblemCode.TOO_DEEP)
                 return
             if node is None:
                 continue
@@ -186,10 +186,10 @@ def _card_from_node(
         if isinstance(node, ScalarNode) and node.tag.endswith(":null"):
             return None, [Problem(file, line, col, message="empty YAML document (a stray '---', "
                                   "or a document of only comments): fairseq2 refuses the whole "
-                                  "directory when it meets one; remove it", code="empty-document")]
+                                  "directory when it meets one; remove it", code=ProblemCode.EMPTY_DOCUMENT)]
         kind = "a list" if isinstance(node, SequenceNode) else "a scalar"
         return None, [Problem(file, line, col, message=f"document is {kind}, not a mapping (a card "
-                              "is a mapping of fields)", code="not-mapping")]
+                              "is a mapping of fields)", code=ProblemCode.NOT_MAPPING)]
     try:
         value: Any = _plain_value(loader, node) if plain else None
         string_keys = value is not None
@@ -204,22 +204,22 @@ def _card_from_node(
     except RecursionError:
         _reset(loader)
         return None, [Problem(file, line, col, message=f"nested deeper than {MAX_DEPTH} levels",
-                              code="too-deep")]
+                              code=ProblemCode.TOO_DEEP)]
     if not isinstance(value, dict):  # a mapping node tagged !!set builds a set
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
         return None, [Problem(file, line, col, message=f"document is tagged {tag}, not a mapping "
-                              "(a card is a mapping of fields)", code="not-mapping")]
+                              "(a card is a mapping of fields)", code=ProblemCode.NOT_MAPPING)]
     key_lines, problems = _key_lines(node, value, string_keys, file, line, col)
     name: Any = value.get("name")
     if "name" not in value:
         problems.append(Problem(file, line, col, message="card has no 'name' field",
-                                key="name", code="no-name"))
+                                key="name", code=ProblemCode.NO_NAME))
         return None, problems
     name_problem = check_name(name)
     if name_problem is not None:
         problems.append(Problem(file, key_lines.get("name", line), _key_col(node, "name", col),
                                 card=name if isinstance(name, str) else "",
-                                message=name_problem, key="name", code="bad-name"))
+                                message=name_problem, key="name", code=ProblemCode.BAD_NAME))
         return None, problems
     if problems:
         return None, [Problem(p.file, p.line, p.col, name, p.message, p.key, p.code)
@@ -253,7 +253,7 @@ def _key_lines(node: MappingNode, value: Mapping[Any, Any], string_keys: bool, f
             if not isinstance(key, str):
                 key_line, key_col = odd_keys.pop(0) if odd_keys else (line, col)
                 problems.append(Problem(file, key_line, key_col, message=f"field name {key!r} "
-                                        "is not a string", code="bad-key"))
+                                        "is not a string", code=ProblemCode.BAD_KEY))
     return key_lines, problems
 
 
@@ -261,7 +261,7 @@ def _duplicate_key(file: str, key_node: Node, first_line: int) -> Problem:
     key = key_node.value
     return Problem(file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                    message=f"field {key!r} is given twice (first on line {first_line}); YAML "
-                   "would keep only the last", key=key, code="duplicate-key")
+                   "would keep only the last", key=key, code=ProblemCode.DUPLICATE_KEY)
 
 
 def _key_col(node: MappingNode, key: str, default: int) -> int:
@@ -325,16 +325,16 @@ def _yaml_problem(exc: yaml.YAMLError, data: bytes, file: str) -> Problem:
         line = data[: exc.position].count(b"\n") + 1
         col = exc.position - (data.rfind(b"\n", 0, exc.position) + 1) + 1
         return Problem(file, line, col, message=f"not a YAML text file: {exc.reason} "
-                       f"(byte {exc.position})", code="not-text")
+                       f"(byte {exc.position})", code=ProblemCode.NOT_TEXT)
     if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
         mark = exc.problem_mark
         if _is_nesting_limit(exc):
             return Problem(file, mark.line + 1, mark.column + 1,
-                           message=f"nested deeper than {MAX_DEPTH} levels", code="too-deep")
+                           message=f"nested deeper than {MAX_DEPTH} levels", code=ProblemCode.TOO_DEEP)
         context = f" ({exc.context})" if exc.context else ""
         return Problem(file, mark.line + 1, mark.column + 1,
-                       message=f"YAML syntax error: {exc.problem}{context}", code="syntax")
-    return Problem(file, 1, 1, message=f"YAML error: {exc}", code="syntax")
+                       message=f"YAML syntax error: {exc.problem}{context}", code=ProblemCode.SYNTAX)
+    return Problem(file, 1, 1, message=f"YAML error: {exc}", code=ProblemCode.SYNTAX)
 
 
 def _is_nesting_limit(exc: yaml.MarkedYAMLError) -> bool:
@@ -349,13 +349,13 @@ def _constructor_problem(exc: yaml.YAMLError, file: str, line: int, col: int) ->
     text = str(getattr(exc, "problem", None) or exc)
     if text == "found unhashable key":
         return Problem(file, line, col, message="field name is not a string (a list or mapping "
-                       "used as a key)", code="bad-key")
+                       "used as a key)", code=ProblemCode.BAD_KEY)
     match = re.search(r"tag '([^']*)'", text)
     if match:
         tag = match.group(1).replace("tag:yaml.org,2002:", "!!")
         return Problem(file, line, col, message=f"unsafe or unknown YAML tag '{tag}' is not "
-                       "allowed in a card", code="unsafe-tag")
-    return Problem(file, line, col, message=f"YAML error: {text}", code="syntax")
+                       "allowed in a card", code=ProblemCode.UNSAFE_TAG)
+    return Problem(file, line, col, message=f"YAML error: {text}", code=ProblemCode.SYNTAX)
 
 
 def _nesting_bound(data: bytes) -> int:
@@ -373,7 +373,7 @@ def _too_deep(root: Node, file: str) -> Problem | None:
         if depth > MAX_DEPTH:
             mark = node.start_mark
             return Problem(file, mark.line + 1, mark.column + 1,
-                           message=f"nested deeper than {MAX_DEPTH} levels", code="too-deep")
+                           message=f"nested deeper than {MAX_DEPTH} levels", code=ProblemCode.TOO_DEEP)
         for child in _children(node):
             if isinstance(child, (MappingNode, SequenceNode)):
                 stack.append((child, depth + 1))
@@ -394,7 +394,7 @@ def _depth_problem(data: bytes, file: str) -> Problem | None:
                     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
                     return Problem(file, line, col,
                                    message=f"nested deeper than {MAX_DEPTH} levels",
-                                   code="too-deep")
+                                   code=ProblemCode.TOO_DEEP)
             elif isinstance(event, ends):
                 depth -= 1
     except yaml.YAMLError as exc:
@@ -423,7 +423,7 @@ def _alias_problem(root: Node, file: str) -> Problem | None:
             mark = node.start_mark
             return Problem(file, mark.line + 1, mark.column + 1,
                            message="recursive YAML alias is not allowed in a card",
-                           code="alias-recursion")
+                           code=ProblemCode.ALIAS_RECURSION)
         active.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
@@ -434,7 +434,7 @@ def _expansion_problem(root: Node, file: str) -> Problem:
     line, col = (root.start_mark.line + 1, root.start_mark.column + 1) if root.start_mark else (1, 1)
     return Problem(file, line, col,
                    message=f"YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes "
-                   "(an alias bomb?)", code="alias-bomb")
+                   "(an alias bomb?)", code=ProblemCode.ALIAS_BOMB)
 
 
 _CONSTRUCTOR_BUGS = (ValueError, TypeError, AttributeError, IndexError, KeyError, OverflowError)
@@ -456,10 +456,10 @@ def _unreadable_scalar(loader: CardLoader, root: Node, file: str, line: int,
                 tag = node.tag.replace("tag:yaml.org,2002:", "!!")
                 return Problem(file, node.start_mark.line + 1, node.start_mark.column + 1,
                                message=f"{node.value!r:.40} is not a valid {tag} value; quote "
-                               "it to keep it as text, or fix it", code="bad-value")
+                               "it to keep it as text, or fix it", code=ProblemCode.BAD_VALUE)
         stack.extend(reversed(_children(node)))
     return Problem(file, line, col, message="a value of this card cannot be read",
-                   code="bad-value")
+                   code=ProblemCode.BAD_VALUE)
 
 
 def _children(node: Node) -> list[Node]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import Problem
+from ..errors import Problem, ProblemCode
 from . import uris
 from .manifest import Manifest
 from .model import MAX_BASE_DEPTH, card_kind
@@ -69,7 +69,7 @@ def _users_of(primary: CardSet, names: set[str], skip_files: set[str],
             plain = doc.name.split("@", 1)[0] if "@" in doc.name else None
             if (isinstance(base, str) and base in names) or plain in names:
                 problems += [p for p in _check_card(doc, index, None)
-                             if p.code in ("missing-base", "orphan-override")]
+                             if p.code in (ProblemCode.MISSING_BASE, ProblemCode.ORPHAN_OVERRIDE)]
     return problems
 
 
@@ -151,14 +151,14 @@ def _too_long(doc: CardDoc, chain: Sequence[CardDoc], past: CardDoc) -> Problem:
         names)
     return _problem(doc, "base", f"base chain is longer than {MAX_BASE_DEPTH} cards, which "
                     f"readers refuse: {shown} -> {past.name} ({past.file}:{past.line}); make "
-                    "it shorter", "base-too-deep")
+                    "it shorter", ProblemCode.BASE_TOO_DEEP)
 
 
 _NOTHING: Mapping[str, Any] = {}
 _KIND_RANK = {"model": 0, "tokenizer": 1, "dataset": 2, "other": 3}  # as card_kind decides
 
 
-def _problem(doc: CardDoc, key: str, message: str, code: str) -> Problem:
+def _problem(doc: CardDoc, key: str, message: str, code: ProblemCode) -> Problem:
     return Problem(doc.file, doc.key_line(key), doc.col if key not in doc.key_lines else 1,
                    doc.name, message, key, code)
 
@@ -170,18 +170,18 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     if base is not None:
         if not isinstance(base, str):
             problems.append(_problem(doc, "base", f"'base' must be a card name, not "
-                                     f"{type(base).__name__}", "bad-base"))
+                                     f"{type(base).__name__}", ProblemCode.BAD_BASE))
         elif base not in index.by_name:
             problems.append(_problem(doc, "base", f"base card {base!r} does not exist here or "
-                                     "in any tracked store", "missing-base"))
+                                     "in any tracked store", ProblemCode.MISSING_BASE))
     if "@" in doc.name:
         plain = doc.name.split("@", 1)[0]
         if plain not in index.by_name:
             problems.append(_problem(doc, "name", f"override card {doc.name!r} has no card "
-                                     f"{plain!r} to override", "orphan-override"))
+                                     f"{plain!r} to override", ProblemCode.ORPHAN_OVERRIDE))
     chain, loop = index.chain(doc)
     if loop and base is not None:
-        problems.append(_problem(doc, "base", f"base chain {loop}", "base-cycle"))
+        problems.append(_problem(doc, "base", f"base chain {loop}", ProblemCode.BASE_CYCLE))
     if id(doc) in index.too_long:
         problems.append(_too_long(doc, chain, index.too_long[id(doc)]))
     inherited, inherited_kind = index.inherited(doc)
@@ -190,13 +190,13 @@ def _check_card(doc: CardDoc, index: _Index, manifest: Manifest | None) -> list[
     if kind == "model" and concrete and "checkpoint" not in metadata and (
             "checkpoint" not in inherited):
         problems.append(_problem(doc, "name", "model card has no 'checkpoint' (add a URI "
-                                     "or a path relative to the card file)", "no-checkpoint"))
+                                     "or a path relative to the card file)", ProblemCode.NO_CHECKPOINT))
     problems += _checkpoint_problems(doc)
     for key, value in metadata.items():
         if isinstance(value, str) and value.startswith(PLACEHOLDER) and (
                 value == PLACEHOLDER or value.startswith(_PLACEHOLDER_PREFIX)):
             problems.append(_problem(doc, key, f"field {key!r} is a placeholder; fill it in",
-                                     "placeholder"))
+                                     ProblemCode.PLACEHOLDER))
     if manifest is not None and manifest.rules:
         problems += _manifest_rules(doc, inherited, kind, manifest, concrete)
     return problems
@@ -244,7 +244,7 @@ def _duplicates(primary: CardSet, others: Sequence[CardSet]) -> list[Problem]:
                                     if d is not doc)
             problems.append(Problem(doc.file, doc.key_line("name"), 1, name,
                                     f"duplicate card name {name!r}: also defined in "
-                                    f"{others_text}", "name", "duplicate"))
+                                    f"{others_text}", "name", ProblemCode.DUPLICATE))
     return problems
 
 
@@ -260,9 +260,9 @@ def _manifest_rules(doc: CardDoc, inherited: Mapping[str, Any], kind: str,
         for required in rules.required:
             if concrete and required not in doc.metadata and required not in inherited:
                 problems.append(_problem(doc, "name", f"{kind} card has no {required!r} (the "
-                                         f"store requires it for {rule_kind} cards)", "required"))
+                                         f"store requires it for {rule_kind} cards)", ProblemCode.REQUIRED))
         for key, allowed in rules.allowed.items():
             if key in doc.metadata and doc.metadata[key] not in allowed:
                 problems.append(_problem(doc, key, f"{key!r} is {doc.metadata[key]!r}; the store "
-                                         f"allows {', '.join(map(repr, allowed))}", "not-allowed"))
+                                         f"allows {', '.join(map(repr, allowed))}", ProblemCode.NOT_ALLOWED))
     return problems

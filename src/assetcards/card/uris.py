@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ProblemCode
 from ..settings import Range, SettingError, parse_float, parse_int
 
 CHECKPOINT_SCHEMES = frozenset({"http", "https", "file", "s3", "gs", "hf", "az"})
@@ -31,11 +32,11 @@ MAX_DOWNLOAD_BYTES_ENV = "ASSETCARDS_MAX_DOWNLOAD_BYTES"
 DEFAULT_MAX_DOWNLOAD_BYTES = 64 << 30  # a body of unknown size stops here (64 GiB)
 
 # Codes of the problems below; callers decide on codes, never on message text.
-BAD_CHECKPOINT = "bad-checkpoint"
-CHECKPOINT_ABSOLUTE = "checkpoint-absolute"
-CHECKPOINT_OUTSIDE = "checkpoint-outside"
-BAD_SHARDS = "bad-shards"
-BAD_SIZE = "bad-checkpoint-size"
+BAD_CHECKPOINT = ProblemCode.BAD_CHECKPOINT
+CHECKPOINT_ABSOLUTE = ProblemCode.CHECKPOINT_ABSOLUTE
+CHECKPOINT_OUTSIDE = ProblemCode.CHECKPOINT_OUTSIDE
+BAD_SHARDS = ProblemCode.BAD_SHARDS
+BAD_SIZE = ProblemCode.BAD_CHECKPOINT_SIZE
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
@@ -50,7 +51,7 @@ _RESERVED_SUFFIXES = (".part", ".tmp", ".lock", ".holder", ".validator")
 class UriProblem:
     """What is wrong with a value: a stable code and a message for people."""
 
-    code: str
+    code: ProblemCode
     message: str
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..errors import Problem
+from ..errors import Problem, ProblemCode
 
 _TAG = "tag:yaml.org,2002:"
 _STR, _BOOL, _INT, _FLOAT, _NULL = (_TAG + t for t in ("str", "bool", "int", "float", "null"))
@@ -131,7 +131,7 @@ def version_problems(root: MappingNode, file: str, card: str) -> list[Problem]:
             file, mark.line + 1, mark.column + 1, card,
             f"field '{where}': {node.value!r} reads as {old!r} in YAML 1.1 (assetcards, fairseq2 "
             f"0.3) but as {new!r} in YAML 1.2 (fairseq2 0.8); {_advice(node.value, old)}",
-            key=where.split(".", 1)[0].split("[", 1)[0], code="yaml-version"))
+            key=where.split(".", 1)[0].split("[", 1)[0], code=ProblemCode.YAML_VERSION))
     return problems
 
 

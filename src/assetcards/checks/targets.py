@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..card.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from ..card.parse import CARD_SUFFIXES, ParsedFile, is_card_path
 from ..card.rules import CardSet, validate
-from ..errors import AssetMetadataError, AssetNotFoundError, Problem, UnsafeInputError
+from ..errors import AssetMetadataError, AssetNotFoundError, Problem, ProblemCode, UnsafeInputError
 from ..fsutil import atomic_write_bytes
 from ..git import Repo, TreeEntry, check_url, has_git_dir, is_bare_repo, worktree_root
 from ..locations import Locations
@@ -101,7 +101,7 @@ def read_manifest(root: Path) -> Manifest | None:
     data = read_regular_file(file, MAX_MANIFEST_BYTES)
     if len(data) > MAX_MANIFEST_BYTES:
         raise AssetMetadataError([Problem(MANIFEST_NAME, 1, 1, message=f"manifest is larger "
-                                          f"than {MAX_MANIFEST_BYTES} bytes", code="too-large")])
+                                          f"than {MAX_MANIFEST_BYTES} bytes", code=ProblemCode.TOO_LARGE)])
     return parse_manifest(data, MANIFEST_NAME)
 
 

@@ -25,6 +25,7 @@ from ..errors import (
     BaseCycleError,
     DuplicateCardError,
     Problem,
+    ProblemCode,
 )
 from ..locations import Locations, scopes_for
 from .providers import (
@@ -307,7 +308,7 @@ def _duplicates(name: str, found: Sequence[Mapping[str, Any]]) -> list[Problem]:
         others = "; ".join(str(p) for p in places if p is not place)
         problems.append(Problem(place.file or place.source, place.line, 0, name,
                                 f"duplicate card name {name!r} in {place}: also defined in "
-                                f"{others}", "name", "duplicate"))
+                                f"{others}", "name", ProblemCode.DUPLICATE))
     return problems
 
 

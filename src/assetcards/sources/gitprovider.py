@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..card.model import Provenance
 from ..card.parse import CardDoc, ParsedFile
-from ..errors import AssetError, Problem, StoreError
+from ..errors import AssetError, Problem, ProblemCode, StoreError
 from ..stores.state import StorePaths, read_state, store_names
 from .gitstore import Store, keep_commit
 from .index import TreeIndex
@@ -57,7 +57,7 @@ class GitAssetMetadataProvider(IndexedMetadataProvider):
             return store.source(self.commit)
         except AssetError as exc:
             self._read_problem = Problem(str(self.paths.state_file), 0, 0, message=str(exc),
-                                         code="store-unreadable")
+                                         code=ProblemCode.STORE_UNREADABLE)
             return None
 
     def _check_commit(self, store: Store) -> None:
@@ -83,7 +83,7 @@ class GitAssetMetadataProvider(IndexedMetadataProvider):
             where = str(self.paths.git_dir)
             message = f"store {self.paths.name!r} cannot be read: {exc}"
             return [ParsedFile(where, problems=[Problem(where, 0, 0, message=message,
-                                                        code="store-unreadable")])]
+                                                        code=ProblemCode.STORE_UNREADABLE)])]
 
     def problems(self) -> list[Problem]:
         problems = super().problems()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import tomli_w
 
-from ..errors import AssetError, AssetMetadataError, Problem
+from ..errors import AssetError, AssetMetadataError, Problem, ProblemCode
 from ..fsutil import atomic_write_bytes
 from ..git import check_url, is_oid
 from ..stores.state import check_store_name
@@ -78,7 +78,7 @@ def read(path: Path) -> list[LockedStore]:
     where = str(path)
 
     def fail(message: str) -> AssetMetadataError:
-        return AssetMetadataError([Problem(where, 0, 0, message=message, code="lockfile")])
+        return AssetMetadataError([Problem(where, 0, 0, message=message, code=ProblemCode.LOCKFILE)])
 
     try:
         raw = read_regular_file(path, MAX_LOCKFILE_BYTES)  # a FIFO or a device is refused

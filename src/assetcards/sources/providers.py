@@ -26,6 +26,7 @@ from ..errors import (
     AssetMetadataNotFoundError,
     DuplicateCardError,
     Problem,
+    ProblemCode,
 )
 from .index import TreeIndex, build_index, listing_index_name, open_index
 from .source import CardSource, DirectorySource
@@ -249,7 +250,7 @@ def duplicate_problems(name: str, places: Sequence[tuple[str, CardDoc]]) -> list
         others = "; ".join(f"{lbl}: {d.file}:{d.line}" for lbl, d in places if d is not doc)
         problems.append(Problem(doc.file, doc.line, doc.col, name,
                                 f"duplicate card name {name!r}: also defined in {others}",
-                                "name", "duplicate"))
+                                "name", ProblemCode.DUPLICATE))
     return problems
 
 
@@ -368,18 +369,18 @@ def _inproc_problem(item: object, seen: Mapping[str, object]) -> tuple[str, str,
     """What is wrong with one in-process card, given the names SEEN before it, as (key, code,
     message); or None."""
     if not isinstance(item, Mapping):
-        return "", "bad-card", f"a card must be a mapping, not {type(item).__name__}"
+        return "", ProblemCode.BAD_CARD, f"a card must be a mapping, not {type(item).__name__}"
     name = item.get("name")
     if isinstance(name, str):
         name = plain_name(name)
     problem = check_name(name)
     if problem is not None:
-        return "name", "bad-name", problem
+        return "name", ProblemCode.BAD_NAME, problem
     if name in seen:
-        return "name", "duplicate", f"duplicate card name {name!r}: given twice"
+        return "name", ProblemCode.DUPLICATE, f"duplicate card name {name!r}: given twice"
     base = item.get("base")
     if base is not None and (not isinstance(base, str) or "@" in base or check_name(base)):
-        return "base", "bad-base", f"'base' must be the name of a card (no '@env'), not {base!r}"
+        return "base", ProblemCode.BAD_BASE, f"'base' must be the name of a card (no '@env'), not {base!r}"
     return None
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..card.parse import MAX_FILE_BYTES, ParsedFile, is_card_path, parse_file
-from ..errors import Problem
+from ..errors import Problem, ProblemCode
 from ..fsutil import is_printable_name, printable_name
 from ..git import Repo, TreeEntry
 
@@ -66,7 +66,7 @@ def file_name_problem(path: str) -> Problem | None:
         return None
     return Problem(path, 1, 1, message="file name holds bytes that are not UTF-8, control "
                    "characters or a backslash (shown escaped as \\xNN); rename the file",
-                   code="bad-file-name")
+                   code=ProblemCode.BAD_FILE_NAME)
 
 
 def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedFile]:
@@ -84,10 +84,10 @@ def parse_files(source: CardSource, files: Sequence[SourceFile]) -> list[ParsedF
         elif f.size > MAX_FILE_BYTES:
             message = f"file is {f.size} bytes, over the limit of {MAX_FILE_BYTES}"
             results.append(ParsedFile(f.path, problems=[Problem(f.path, 1, 1, message=message,
-                                                                code="too-large")]))
+                                                                code=ProblemCode.TOO_LARGE)]))
         elif (refused := source.refusal(f)) is not None:  # listed, never opened
             results.append(ParsedFile(f.path, problems=[Problem(f.path, 0, 0, message=refused,
-                                                                code="special-file")]))
+                                                                code=ProblemCode.SPECIAL_FILE)]))
     return results
 
 
