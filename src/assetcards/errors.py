@@ -165,10 +165,6 @@ class BaseCycleError(AssetCardError):
     """A `base` chain loops back on itself."""
 
 
-class ValidationError(AssetMetadataError):
-    """Cards that parse but break the rules."""
-
-
 class GitError(AssetError):
     """A git command failed, or was refused before it ran."""
 

@@ -38,7 +38,6 @@ NETWORK_TIMEOUT_VAR = "ASSETCARDS_GIT_TIMEOUT"
 _NULL_OID = "0" * 40
 _OID_RE = re.compile(r"[0-9a-f]{40}")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_SCP_RE = re.compile(r"^[A-Za-z0-9._~\-]+@[A-Za-z0-9.\-]+:")
 _ALLOWED_SCHEMES = {"https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"}
 _REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
@@ -333,10 +332,6 @@ class Repo:
             args.append(old or _NULL_OID)
         self.run(*args)
 
-    def refs(self, prefix: str) -> dict[str, str]:
-        text = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
-        return parse_ref_list(text)
-
     def is_ancestor(self, old: str, new: str) -> bool:
         result = self.run("merge-base", "--is-ancestor", old, new, check=False)
         if result.returncode not in (0, 1):
@@ -526,17 +521,6 @@ def _last_lines(err: bytes, count: int = 3) -> str:
 
 
 # -- parsers ----------------------------------------------------------------------------------
-
-
-def parse_ref_list(text: str) -> dict[str, str]:
-    """'<oid> <ref>' (or '<oid>\\t<ref>') lines -> {ref: oid}."""
-    refs: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2:
-            oid, ref = parts
-            refs[ref.strip()] = oid
-    return refs
 
 
 def parse_symref_head(text: str) -> str:

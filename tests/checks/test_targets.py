@@ -138,15 +138,15 @@ def test_parse_cache_gives_what_a_fresh_parse_gives(tmp_path: Path,
     repo = make_repo(tmp_path / "r", files)
     index_dir = locations.cache / "index"
     fresh = checks.rev_target(repo, "HEAD").primary.files
-    first = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations, repo))
+    first = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations))
     assert first.primary.files == fresh
     assert not index_dir.exists()  # checking a commit writes no index: CI sees it once
     (repo / "cards" / "c0.yaml").write_text("name: c0\nx: changed\n")
     git(repo, "add", "-A")
-    staged = checks.staged_target(repo, checks.ParseCache.for_repo(locations, repo))
+    staged = checks.staged_target(repo, checks.ParseCache.for_repo(locations))
     assert staged.primary.files == checks.staged_target(repo).primary.files
     assert [p.suffix for p in index_dir.iterdir()] == [".sqlite"]  # for later hook runs
-    again = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations, repo))
+    again = checks.rev_target(repo, "HEAD", checks.ParseCache.for_repo(locations))
     assert again.primary.files == fresh
 
 
@@ -164,7 +164,7 @@ def _tamper(index: Path, path: str, description: str) -> None:
 
 
 def _staged(repo: Path, locations: Locations) -> dict[str, dict[str, object]]:
-    target = checks.staged_target(repo, checks.ParseCache.for_repo(locations, repo))
+    target = checks.staged_target(repo, checks.ParseCache.for_repo(locations))
     return {d.name: dict(d.metadata) for d in target.primary.docs}
 
 
@@ -216,7 +216,7 @@ def test_commits_checked_in_one_process_share_their_parses(tmp_path: Path,
     first = git(repo, "rev-parse", "HEAD")
     second = commit_files(repo, {"cards/b.yaml": "name: b\nx: 1\n", "cards/t1.yaml": same,
                                  "cards/t2.yaml": same})  # one blob at two paths
-    cache = checks.ParseCache.for_repo(locations, repo)  # as in a pre-receive hook
+    cache = checks.ParseCache.for_repo(locations)  # as in a pre-receive hook
     one = {f.file: f for f in checks.rev_target(repo, first, cache).primary.files}
     two = {f.file: f for f in checks.rev_target(repo, second, cache).primary.files}
     assert two["cards/a.yaml"] is one["cards/a.yaml"]  # the same blob: not parsed again

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 from ..card.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from ..card.parse import CARD_SUFFIXES, ParsedFile, is_card_path
 from ..card.rules import CardSet, validate
-from ..errors import AssetMetadataError, AssetNotFoundError, Problem, ProblemCode, UnsafeInputError
+from ..errors import (
+    AssetError,
+    AssetMetadataError,
+    AssetNotFoundError,
+    Problem,
+    ProblemCode,
+    UnsafeInputError,
+)
 from ..fsutil import atomic_write_bytes
 from ..git import Repo, TreeEntry, check_url, has_git_dir, is_bare_repo, worktree_root
 from ..locations import Locations
@@ -491,7 +498,7 @@ class ParseCache:
         self._memo: dict[str, ParsedFile] = {}  # blob id -> its parse, in this process
 
     @classmethod
-    def for_repo(cls, locations: Locations, repo_path: Path | None = None) -> ParseCache:
+    def for_repo(cls, locations: Locations) -> ParseCache:
         return cls(locations.cache / "index")
 
     def index(self, repo: Repo, commit: str, card_dir: str) -> TreeIndex | None:
@@ -669,8 +676,6 @@ def hooks_dir(repo: Repo) -> Path:
 def install_hook(repo_path: Path, name: str, python: str, force: bool = False) -> Path:
     """Write hook NAME into the repository at REPO_PATH. A hook that is not ours is kept
     (refused) unless FORCE, which saves it beside as NAME.legacy."""
-    from ..errors import AssetError
-
     repo = Repo(repo_path)
     if not repo.exists():
         raise AssetNotFoundError(f"{repo_path} is not a git repository")

@@ -11,7 +11,7 @@ from ..sources import lockfile
 from ..sources.gitstore import get_store, list_stores
 from ..stores.history import CardChange, FieldChange, card_log, store_diff
 from ..stores.ops import pin_store, unpin_store
-from .common import emit_json, json_option, locations
+from .common import emit_json, json_option, locations, make_store
 from .store_cmds import _notify, _scope, lock_timeout_option
 
 scope_options = [
@@ -122,7 +122,6 @@ def _echo_change(change: CardChange, patch: bool) -> None:
 
 def _store_of(name: str) -> Any:
     from ..errors import AssetCardNotFoundError
-    from .common import make_store
 
     card = make_store().retrieve_card(name)
     if card.provenance.kind != "git":

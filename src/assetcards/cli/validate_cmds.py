@@ -48,13 +48,13 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
     cwd = Path.cwd()
     if pre_receive:
         root = cwd if is_bare_repo(cwd) else checks.git_root(cwd)
-        cache = checks.ParseCache.for_repo(locs, root)
+        cache = checks.ParseCache.for_repo(locs)
         report = checks.check_push(root, _read_updates(sys.stdin.read()), locs, cache)
     else:
         cache = None
         if staged or rev is not None:
             root = checks.git_root(cwd) if not is_bare_repo(cwd) else cwd
-            cache = checks.ParseCache.for_repo(locs, root)
+            cache = checks.ParseCache.for_repo(locs)
             targets = [checks.staged_target(cwd, cache) if staged
                        else checks.rev_target(cwd, rev or "HEAD", cache)]
         else:

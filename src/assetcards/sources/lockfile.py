@@ -36,7 +36,6 @@ else:  # pragma: no cover
 
 LOCK_VERSION = 1
 DEFAULT_LOCKFILE = "cards.lock"
-ENV_LOCKFILE = "ASSETCARDS_LOCKFILE"
 MAX_LOCKFILE_BYTES = 4 * 1024 * 1024  # some 20,000 stores
 
 

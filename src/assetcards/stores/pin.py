@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ..card.rules import CardSet
+from ..card.rules import CardSet, validate
 from ..errors import (
     AssetMetadataError,
     Problem,
@@ -60,8 +60,6 @@ def commit_problems(store: Store, commit: str,
                     tracked: Sequence[Store]) -> tuple[CardSet, list[Problem]]:
     """COMMIT's cards and what is wrong with them: the built-in rules, the commit's own
     manifest rules, and duplicates with every other TRACKED store at its pin."""
-    from ..card.rules import validate
-
     try:
         manifest = manifest_at(store.repo, commit)
     except AssetMetadataError as exc:  # a manifest that cannot be read: nothing else can
