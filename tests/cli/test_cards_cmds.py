@@ -251,11 +251,25 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str], command: str) -> No
 
 def test_list_and_show_help_describe_their_options(capsys: pytest.CaptureFixture[str]) -> None:
     out = run(capsys, "list", "--help")[1]
-    for option in ("--scope [all|system|user]", "--kind", "--json"):
+    for option in ("--system", "--user", "--kind", "--json"):
         assert option in out
+    assert "--scope" not in out  # deprecated, hidden; still accepted
     out = run(capsys, "show", "--help")[1]
-    for option in ("NAME", "--env", "--scope", "--json"):
+    for option in ("NAME", "--env", "--system", "--user", "--json"):
         assert option in out
+
+
+def test_list_and_show_take_system_and_user_like_every_command(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["list"], ["show", "llama3_8b"]):
+        assert run(capsys, *command, "--user", "--json")[1] == run(
+            capsys, *command, "--scope", "user", "--json")[1]
+        assert run(capsys, *command, "--system", "--json")[1] == run(
+            capsys, *command, "--scope", "system", "--json")[1]
+        code, _, err = run(capsys, *command, "--system", "--user")
+        assert code == 2 and "--system and --user exclude each other" in err
+        code, _, err = run(capsys, *command, "--scope", "user", "--system")
+        assert code == 2 and "--scope and --system/--user exclude each other" in err
 
 
 @pytest.mark.parametrize(("args", "message"), [

@@ -1,4 +1,4 @@
-"""`cards validate`, `cards hooks install` and `cards new`."""
+"""`cards validate`."""
 
 from __future__ import annotations
 
@@ -76,41 +76,3 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
         click.echo(checks.summary(report), err=True)
     if not report.ok:
         ctx.exit(1)
-
-
-@click.group("hooks")
-def hooks_group() -> None:
-    """Git hooks that validate cards."""
-
-
-@hooks_group.command("install")
-@click.option("--repo", "repo_path", type=click.Path(path_type=Path, file_okay=False),
-              default=".", show_default=True, help="The repository to install into.")
-@click.option("--hook", "names", multiple=True, type=click.Choice(checks.HOOK_NAMES),
-              help="Which hook (default: pre-commit, or pre-receive in a bare repository).")
-@click.option("--force", is_flag=True, help="Replace a hook that is not ours (kept as .legacy).")
-def install_cmd(repo_path: Path, names: tuple[str, ...], force: bool) -> None:
-    """Install the card-checking git hooks into a repository."""
-    if not names:
-        names = ("pre-receive",) if is_bare_repo(repo_path) else ("pre-commit",)
-    for name in names:
-        path = checks.install_hook(repo_path, name, sys.executable, force)
-        click.echo(f"installed {name} hook: {path}")
-
-
-@click.command("new")
-@click.argument("name")
-@click.option("--base", help="The card this one inherits from.")
-@click.option("--family", help="The model family (model_family), for a new model card.")
-@click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=".",
-              show_default=True, help="The card repository to write into.")
-def new_cmd(name: str, base: str | None, family: str | None, store: Path) -> None:
-    """Write a new card NAME with placeholders for what it needs; fill them in, then run
-    `cards validate`."""
-    from ..checks.scaffold import new_card
-    from ..sources.gitstore import tracked_card_sets
-
-    others = tracked_card_sets(locations())
-    path = new_card(name, store, base, family, others)
-    click.echo(f"wrote {path}")
-    click.echo(f"fill in every TODO, then run: cards validate {path}", err=True)
