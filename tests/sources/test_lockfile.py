@@ -15,7 +15,7 @@ from assetcards.sources.assetstore import StandardAssetStore
 from assetcards.sources.gitstore import list_stores
 from assetcards.stores.ops import add_store, pin_store, unpin_store
 from assetcards.stores.state import read_state
-from assetcards.stores.sync import sync_stores, sync_to_lockfile
+from assetcards.stores.sync import SyncOptions, sync_stores, sync_to_lockfile
 from tests.gitutil import commit_files, git, push
 from tests.storeutil import card_upstream, model, run_cards
 
@@ -189,8 +189,7 @@ def test_from_lockfile_survives_force_push_and_gc(tmp_path: Path, locations: Loc
     git(work, "reset", "-q", "--hard", "HEAD~1")
     commit_files(work, {"cards/a.yaml": model("alpha", description="v3")})
     push(work, "--force", "main")
-    sync_stores(locations, options=__import__("assetcards.stores.sync").stores.sync.SyncOptions(
-        allow_rewrite=True))
+    sync_stores(locations, options=SyncOptions(allow_rewrite=True))
     store = [s for s in list_stores(locations) if s.name == "one"][0]
     git(store.paths.git_dir, "reflog", "expire", "--expire=now", "--all")
     git(store.paths.git_dir, "gc", "-q", "--prune=now")
