@@ -20,7 +20,7 @@ both see the machine in the same state:
              with the hourly full check of the checkout due (its state's `verified_at` aged)
   references read+parse of every card blob (`git cat-file --batch`) in a fresh process, once
              with PyYAML's `yaml.load_all` (CSafeLoader), once with our own parser
-             (`assetcards.parse.parse_file`): references, not limits (ours is the faster)
+             (`assetcards.card.parse.parse_file`): references, not limits (ours is the faster)
   validate   `cards validate --rev HEAD` of every card, nothing cached, and its peak memory
   hook       `cards validate --staged` with one new card, each run right after a commit
   sync20     `cards sync` of 20 unchanged stores holding the cards between them
@@ -89,7 +89,7 @@ for path, data in blobs():
     list(yaml.load_all(data, Loader=yaml.CSafeLoader))
 """
 REF_OURS = BLOBS + r"""
-from assetcards.parse import parse_file
+from assetcards.card.parse import parse_file
 for path, data in blobs():
     parse_file(data, path)
 """

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from assetcards import store as store_module
 from assetcards.locations import Locations
+from assetcards.sources import assetstore as store_module
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "Test Author", "GIT_AUTHOR_EMAIL": "author@example.com",

@@ -21,8 +21,8 @@ import pytest
 
 from assetcards import AssetCardNotFoundError, StandardAssetStore
 from assetcards.errors import DuplicateCardError
-from assetcards.fairseq2cards import fairseq2_cards_dir
 from assetcards.locations import Locations
+from assetcards.sources.fairseq2cards import fairseq2_cards_dir
 from tests import fs2site
 from tests.gitutil import make_repo, write
 from tests.storeutil import card_upstream, run_cards

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from assetcards.errors import GitError
-from assetcards.git import Repo
+from assetcards.git import (
+    Repo,
+    has_git_dir,
+    is_bare_repo,
+    parse_config_values,
+    parse_symref_head,
+    worktree_root,
+)
 
 from .gitutil import git, make_repo
 
@@ -94,3 +101,75 @@ def test_a_failing_git_says_why(tmp_path: Path) -> None:
     not_a_repo.mkdir()
     with pytest.raises(GitError, match="git cat-file failed in .*plain: fatal: not a git"):
         list(Repo(not_a_repo).read_blobs(["0123456789abcdef0123456789abcdef01234567"]))
+
+
+# -- the named git calls the rest of the package makes -----------------------------------------
+
+
+def test_symbolic_refs(tmp_path: Path) -> None:
+    make_repo(tmp_path, {"a.txt": "a"})
+    repo = Repo(tmp_path)
+    assert repo.symbolic_ref() == "refs/heads/main"
+    repo.set_symbolic_ref("refs/heads/other")
+    assert repo.symbolic_ref() == "refs/heads/other"
+    assert git(tmp_path, "symbolic-ref", "HEAD") == "refs/heads/other"
+    git(tmp_path, "checkout", "-q", "--detach", "main")
+    assert repo.symbolic_ref() == ""
+
+
+def test_paths_and_files_at_a_commit(tmp_path: Path) -> None:
+    make_repo(tmp_path, {"cards/a.yaml": "name: a\n", "assetcards.toml": "[store]\n"})
+    repo = Repo(tmp_path)
+    head = repo.resolve("HEAD")
+    assert head is not None
+    assert repo.has_path(head, "cards") and repo.has_path(head, "cards/a.yaml")
+    assert not repo.has_path(head, "models")
+    assert repo.file_at(head, "assetcards.toml") == b"[store]\n"
+    assert repo.file_at(head, "cards/a.yaml") == b"name: a\n"
+    assert repo.file_at(head, "missing.toml") is None
+
+
+def test_config_values_and_remote_urls(tmp_path: Path) -> None:
+    make_repo(tmp_path)
+    repo = Repo(tmp_path)
+    assert repo.config_values("assetcards.against") == []
+    assert repo.remote_urls() == []
+    git(tmp_path, "config", "--add", "assetcards.against", "team")
+    git(tmp_path, "config", "--add", "assetcards.against", "https://example.com/cards.git")
+    git(tmp_path, "remote", "add", "origin", "../upstream.git")
+    git(tmp_path, "remote", "add", "mirror", "https://example.com/mirror")
+    assert repo.config_values("assetcards.against") == ["team", "https://example.com/cards.git"]
+    assert repo.remote_urls() == ["../upstream.git", "https://example.com/mirror"]
+
+
+def test_parse_config_values_leaves_out_keys_without_a_value() -> None:
+    text = "remote.a.url /srv/a\nremote.b.url\nremote.c.url  https://x/c  \n"
+    assert parse_config_values(text) == ["/srv/a", "https://x/c"]
+
+
+def test_git_path_worktree_root_and_bare_repositories(tmp_path: Path) -> None:
+    work = make_repo(tmp_path / "work", {"cards/a.yaml": "name: a\n"})
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert Repo(work).git_path("hooks") == work / ".git" / "hooks"
+    assert Repo(bare).git_path("hooks") == bare / "hooks"
+    assert worktree_root(work / "cards") == work and worktree_root(work) == work
+    assert has_git_dir(work) and not has_git_dir(work / "cards") and not has_git_dir(bare)
+    assert worktree_root(plain) is None or worktree_root(plain) not in (work, plain)
+    assert is_bare_repo(bare) and not is_bare_repo(work) and not is_bare_repo(plain)
+
+
+def test_remote_default_branch(tmp_path: Path) -> None:
+    upstream = make_repo(tmp_path / "up", {"a.txt": "a"})
+    git(upstream, "branch", "-q", "-m", "main", "trunk")
+    local = Repo.init_bare(tmp_path / "local.git")
+    assert local.remote_default_branch(str(upstream)) == "trunk"
+
+
+def test_parse_symref_head() -> None:
+    oid = "a" * 40
+    assert parse_symref_head(f"ref: refs/heads/dev\tHEAD\n{oid}\tHEAD\n") == "dev"
+    assert parse_symref_head(f"{oid}\tHEAD\n") == "HEAD"
+    assert parse_symref_head("") == "HEAD"

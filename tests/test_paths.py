@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from assetcards import FileAssetMetadataProvider, StandardAssetStore
-from assetcards.download import DownloadOptions, fetch_checkpoint
+from assetcards.card.parse import parse_file
+from assetcards.card.rules import CardSet, validate
+from assetcards.checkpoints.download import DownloadOptions, fetch_checkpoint
 from assetcards.errors import DownloadError
 from assetcards.locations import Locations
-from assetcards.parse import parse_file
-from assetcards.validate import CardSet, validate
 from tests.gitutil import git, make_repo, write
 from tests.storeutil import card_upstream, run_cards
 

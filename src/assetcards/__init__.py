@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._version import __version__ as __version__
-    from .card import AssetCard, AssetCardField, Provenance
-    from .download import Checkpoint, DownloadOptions, download_checkpoint, fetch_checkpoint
+    from .card.model import AssetCard, AssetCardField, Provenance
+    from .checkpoints.download import (
+        Checkpoint,
+        DownloadOptions,
+        download_checkpoint,
+        fetch_checkpoint,
+    )
+    from .checkpoints.loader import ModelLoader, load_model, register_model_family
     from .errors import (
         AssetArgumentError,
         AssetCardError,
@@ -31,9 +37,16 @@ if TYPE_CHECKING:
         ModelLoadError,
         Problem,
     )
-    from .gitprovider import GitAssetMetadataProvider
-    from .loader import ModelLoader, load_model, register_model_family
-    from .providers import (
+    from .sources.assetstore import (
+        AssetStore,
+        EnvironmentResolver,
+        StandardAssetStore,
+        default_asset_store,
+        get_asset_store,
+        setup_asset_store,
+    )
+    from .sources.gitprovider import GitAssetMetadataProvider
+    from .sources.providers import (
         AbstractAssetMetadataProvider,
         AssetMetadataProvider,
         FileAssetMetadataProvider,
@@ -43,14 +56,6 @@ if TYPE_CHECKING:
         load_in_memory_asset_metadata,
         load_metadata_file,
         sanitize_base_asset_name,
-    )
-    from .store import (
-        AssetStore,
-        EnvironmentResolver,
-        StandardAssetStore,
-        default_asset_store,
-        get_asset_store,
-        setup_asset_store,
     )
 
 __all__ = [
@@ -101,7 +106,7 @@ __all__ = [
 
 def retrieve_card(name: str, **kwargs: Any) -> AssetCard:
     """`asset_store.retrieve_card(name, ...)` on the default store."""
-    from .store import get_asset_store
+    from .sources.assetstore import get_asset_store
 
     return get_asset_store().retrieve_card(name, **kwargs)
 
@@ -114,27 +119,27 @@ _ERRORS = ("AssetArgumentError", "AssetCardError", "AssetCardFieldNotFoundError"
            "AssetMetadataNotFoundError", "AssetNotFoundError", "BaseCycleError",
            "DownloadError", "DuplicateCardError", "ModelLoadError", "Problem")
 _LAZY = {
-    **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card"),
+    **dict.fromkeys(("AssetCard", "AssetCardField", "Provenance"), "card.model"),
     **dict.fromkeys(_ERRORS, "errors"),
     **dict.fromkeys(("AbstractAssetMetadataProvider", "AssetMetadataProvider",
                      "FileAssetMetadataProvider", "InProcAssetMetadataProvider",
                      "PackageAssetMetadataProvider", "canonicalize_asset_name",
                      "load_in_memory_asset_metadata", "load_metadata_file",
-                     "sanitize_base_asset_name"), "providers"),
+                     "sanitize_base_asset_name"), "sources.providers"),
     **dict.fromkeys(("AssetStore", "EnvironmentResolver", "StandardAssetStore",
                      "default_asset_store",
-                     "get_asset_store", "setup_asset_store"), "store"),
+                     "get_asset_store", "setup_asset_store"), "sources.assetstore"),
     **dict.fromkeys(("Checkpoint", "DownloadOptions", "download_checkpoint",
-                     "fetch_checkpoint"), "download"),
-    "GitAssetMetadataProvider": "gitprovider",
+                     "fetch_checkpoint"), "checkpoints.download"),
+    "GitAssetMetadataProvider": "sources.gitprovider",
     "__version__": "_version",  # the installed metadata's, read on first use
-    **dict.fromkeys(("ModelLoader", "load_model", "register_model_family"), "loader"),
+    **dict.fromkeys(("ModelLoader", "load_model", "register_model_family"), "checkpoints.loader"),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "asset_store":
-        from .store import get_asset_store
+        from .sources.assetstore import get_asset_store
 
         return get_asset_store()
     if name in _LAZY:

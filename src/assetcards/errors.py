@@ -4,7 +4,58 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import cast
+
+
+class ProblemCode(str, Enum):
+    """The stable code of each kind of problem (the `code` of JSON output). Code that decides
+    on a problem compares its code with these members, never its message."""
+
+    ERROR = "error"  # a problem without a more precise code
+    TOO_LARGE = "too-large"  # a file over its size limit
+    TOO_DEEP = "too-deep"  # values nested deeper than the limit
+    EMPTY_DOCUMENT = "empty-document"  # an empty YAML document
+    NOT_MAPPING = "not-mapping"  # a document that is not a mapping
+    NO_NAME = "no-name"  # a card without a name
+    BAD_NAME = "bad-name"  # a card name that is not valid
+    BAD_KEY = "bad-key"  # a field name that is not a string
+    DUPLICATE_KEY = "duplicate-key"  # a field given twice
+    NOT_TEXT = "not-text"  # a file that is not text
+    SYNTAX = "syntax"  # a YAML syntax error
+    UNSAFE_TAG = "unsafe-tag"  # a YAML tag not allowed in a card
+    ALIAS_RECURSION = "alias-recursion"  # a recursive YAML alias
+    ALIAS_BOMB = "alias-bomb"  # YAML aliases that expand too far
+    BAD_VALUE = "bad-value"  # a value YAML cannot read safely
+    YAML_VERSION = "yaml-version"  # a value YAML 1.1 and 1.2 read differently
+    BAD_FILE_NAME = "bad-file-name"  # a file name that is not printable
+    SPECIAL_FILE = "special-file"  # not a regular file
+    STORE_UNREADABLE = "store-unreadable"  # a store that cannot be read
+    MANIFEST = "manifest"  # a bad assetcards.toml
+    LOCKFILE = "lockfile"  # a bad lock file
+    DUPLICATE = "duplicate"  # a card name defined twice
+    BAD_CARD = "bad-card"  # an in-process card that is not a mapping
+    BAD_BASE = "bad-base"  # a base that is not a card name
+    MISSING_BASE = "missing-base"  # a base card that does not exist
+    RELATIVE_PATH_IN_BASE = "relative-path-in-base"  # a relative path other directories inherit
+    ORPHAN_OVERRIDE = "orphan-override"  # an override of no card
+    BASE_CYCLE = "base-cycle"  # a base chain that loops
+    BASE_TOO_DEEP = "base-too-deep"  # a base chain over the depth limit
+    NO_CHECKPOINT = "no-checkpoint"  # a model card without a checkpoint
+    PLACEHOLDER = "placeholder"  # a field still holding a placeholder
+    REQUIRED = "required"  # a field the store requires is missing
+    NOT_ALLOWED = "not-allowed"  # a value the store does not allow
+    BAD_CHECKPOINT = "bad-checkpoint"  # a checkpoint URI that is not valid
+    CHECKPOINT_ABSOLUTE = "checkpoint-absolute"  # an absolute checkpoint path
+    CHECKPOINT_OUTSIDE = "checkpoint-outside"  # a checkpoint path outside the store
+    BAD_SHARDS = "bad-shards"  # a bad num_shards
+    BAD_CHECKPOINT_SIZE = "bad-checkpoint-size"  # a bad checkpoint size
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __repr__(self) -> str:  # as the plain string it was: lists of codes print the same
+        return repr(self.value)
 
 
 @dataclass(frozen=True, order=True)
@@ -17,7 +68,7 @@ class Problem:
     card: str = ""
     message: str = ""
     key: str = ""
-    code: str = field(default="error", compare=False)
+    code: str = field(default=ProblemCode.ERROR, compare=False)
 
     def format(self) -> str:
         where = self.file
@@ -33,7 +84,7 @@ class Problem:
             "col": self.col,
             "card": self.card,
             "key": self.key,
-            "code": self.code,
+            "code": str(self.code),
             "message": self.message,
         }
 
@@ -113,10 +164,6 @@ class DuplicateCardError(AssetMetadataError):
 
 class BaseCycleError(AssetCardError):
     """A `base` chain loops back on itself."""
-
-
-class ValidationError(AssetMetadataError):
-    """Cards that parse but break the rules."""
 
 
 class GitError(AssetError):

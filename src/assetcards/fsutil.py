@@ -60,6 +60,24 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
     _fsync_dir(path.parent)
 
 
+def create_file(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Write DATA to the new file PATH in one step: a reader sees no file or the whole one, and
+    an existing PATH is never replaced (FileExistsError). No temporary file is left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.link(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    _fsync_dir(path.parent)
+
+
 def atomic_write_json(path: Path, value: Any) -> None:
     text = json.dumps(value, indent=2, sort_keys=True) + "\n"
     atomic_write_bytes(path, text.encode())

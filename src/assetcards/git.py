@@ -38,7 +38,6 @@ NETWORK_TIMEOUT_VAR = "ASSETCARDS_GIT_TIMEOUT"
 _NULL_OID = "0" * 40
 _OID_RE = re.compile(r"[0-9a-f]{40}")
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
-_SCP_RE = re.compile(r"^[A-Za-z0-9._~\-]+@[A-Za-z0-9.\-]+:")
 _ALLOWED_SCHEMES = {"https", "http", "ssh", "git", "file", "git+ssh", "ssh+git"}
 _REF_BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 
@@ -270,6 +269,47 @@ class Repo:
 
     # -- refs and commits ---------------------------------------------------------------------
 
+    def symbolic_ref(self, name: str = "HEAD") -> str:
+        """The ref NAME points at, or "" if NAME is not a symbolic ref."""
+        result = self.run("symbolic-ref", "--quiet", name, check=False)
+        return result.stdout.decode().strip()
+
+    def set_symbolic_ref(self, target: str, name: str = "HEAD") -> None:
+        """Point the symbolic ref NAME at the ref TARGET."""
+        self.run("symbolic-ref", name, target)
+
+    def has_path(self, commit: str, path: str) -> bool:
+        """Whether COMMIT's tree holds PATH (a file or a directory)."""
+        return self.run("cat-file", "-e", f"{commit}:{path}", check=False).returncode == 0
+
+    def file_at(self, commit: str, path: str) -> bytes | None:
+        """The content of the file PATH in COMMIT's tree, or None if it has none."""
+        result = self.run("cat-file", "blob", f"{commit}:{path}", check=False)
+        return result.stdout if result.returncode == 0 else None
+
+    def config_values(self, key: str) -> list[str]:
+        """Every non-blank value of the configuration KEY, in order."""
+        result = self.run("config", "--get-all", key, check=False)
+        return [line.strip() for line in result.stdout.decode("utf-8", "replace").splitlines()
+                if line.strip()]
+
+    def remote_urls(self) -> list[str]:
+        """The URLs of the repository's remotes (`remote.NAME.url`), as configured."""
+        result = self.run("config", "--get-regexp", r"^remote\..*\.url$", check=False)
+        return parse_config_values(result.stdout.decode("utf-8", "replace"))
+
+    def git_path(self, name: str) -> Path:
+        """Where the repository keeps NAME (`hooks`, ...), as `git rev-parse --git-path`."""
+        path = Path(self.out("rev-parse", "--git-path", name))
+        return path if path.is_absolute() else self.path / path
+
+    def remote_default_branch(self, url: str) -> str:
+        """The branch the HEAD of the remote at URL points at (main, master, ...); "HEAD" if
+        it names none."""
+        text = self.out("ls-remote", "--symref", "--end-of-options", url, "HEAD",
+                        timeout=network_timeout())
+        return parse_symref_head(text)
+
     def resolve(self, rev: str) -> str | None:
         """The full commit id REV names here, or None."""
         if rev.startswith("-"):
@@ -291,10 +331,6 @@ class Repo:
         if old is not None:
             args.append(old or _NULL_OID)
         self.run(*args)
-
-    def refs(self, prefix: str) -> dict[str, str]:
-        text = self.out("for-each-ref", "--format=%(objectname) %(refname)", prefix)
-        return parse_ref_list(text)
 
     def is_ancestor(self, old: str, new: str) -> bool:
         result = self.run("merge-base", "--is-ancestor", old, new, check=False)
@@ -487,15 +523,39 @@ def _last_lines(err: bytes, count: int = 3) -> str:
 # -- parsers ----------------------------------------------------------------------------------
 
 
-def parse_ref_list(text: str) -> dict[str, str]:
-    """'<oid> <ref>' (or '<oid>\\t<ref>') lines -> {ref: oid}."""
-    refs: dict[str, str] = {}
+def parse_symref_head(text: str) -> str:
+    """The branch of `git ls-remote --symref URL HEAD` output's "ref: refs/heads/B\tHEAD" line
+    (B without refs/heads/), or "HEAD" if there is none."""
     for line in text.splitlines():
-        parts = line.split(None, 1)
-        if len(parts) == 2:
-            oid, ref = parts
-            refs[ref.strip()] = oid
-    return refs
+        if line.startswith("ref: ") and line.endswith("\tHEAD"):
+            return line[5:-5].strip().removeprefix("refs/heads/")
+    return "HEAD"
+
+
+def parse_config_values(text: str) -> list[str]:
+    """The values of `git config --get-regexp` output ("KEY VALUE" lines); keys without a
+    value left out."""
+    values = []
+    for line in text.splitlines():
+        value = line.split(None, 1)[1].strip() if " " in line else ""
+        if value:
+            values.append(value)
+    return values
+
+
+def has_git_dir(path: Path) -> bool:
+    """Whether PATH is the top of a work tree (holds `.git`, a directory or a file)."""
+    return (path / ".git").exists()
+
+
+def worktree_root(path: Path) -> Path | None:
+    """The nearest directory from PATH upwards that is the top of a work tree, or None."""
+    return next((c for c in [path, *path.parents] if has_git_dir(c)), None)
+
+
+def is_bare_repo(path: Path) -> bool:
+    """Whether PATH looks like a bare repository (HEAD and objects/ at its top)."""
+    return (path / "HEAD").is_file() and (path / "objects").is_dir()
 
 
 def parse_commit_info(text: str) -> CommitInfo:

@@ -21,7 +21,7 @@ import filelock
 from .errors import LockTimeoutError, StoreError
 from .fsutil import atomic_write_bytes
 
-Notify = Callable[[str], None]
+Notify = Callable[[str], None]  # how a waiting or working step tells the user (the CLI prints)
 
 
 def _owner_path(lock_path: Path) -> Path:

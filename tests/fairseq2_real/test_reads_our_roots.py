@@ -27,7 +27,7 @@ from urllib.parse import unquote, urlparse
 import pytest
 
 from assetcards.locations import Locations
-from assetcards.store import StandardAssetStore
+from assetcards.sources.assetstore import StandardAssetStore
 from tests.faults.helpers import SOAK, advance, generation_files, report
 from tests.gitutil import make_upstream
 from tests.storeutil import CARDS, card_text, run_cards

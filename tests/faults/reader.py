@@ -26,7 +26,7 @@ def expected(store: str, generation: int, cards: int) -> list[str]:
 
 def read_library(stores: list[str]) -> dict[str, dict[str, int]]:
     from assetcards.locations import Locations
-    from assetcards.store import StandardAssetStore
+    from assetcards.sources.assetstore import StandardAssetStore
 
     asset_store = StandardAssetStore.from_locations(Locations.from_env(), bundled=False)
     names = asset_store.retrieve_names()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from assetcards.card import MAX_BASE_DEPTH
+from assetcards.card.model import MAX_BASE_DEPTH
 from assetcards.locations import Locations
-from assetcards.stores import StorePaths, read_state
+from assetcards.stores.state import StorePaths, read_state
 
 from ..gitutil import make_repo, make_upstream
 from ..storeutil import CARDS

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from assetcards.checkout import checkout_commit
 from assetcards.locations import Locations
-from assetcards.storeops import add_store
-from assetcards.stores import PINNED_REF, StorePaths, get_store, read_state
+from assetcards.sources.gitstore import get_store
+from assetcards.stores.checkout import checkout_commit
+from assetcards.stores.ops import add_store
+from assetcards.stores.state import PINNED_REF, StorePaths, read_state
 from tests.faults.helpers import (
     READER,
     SOAK,

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from assetcards.checkout import checkout_commit
 from assetcards.locations import Locations
-from assetcards.sources import STORE_MARKER
-from assetcards.stores import StorePaths, read_state
+from assetcards.sources.source import STORE_MARKER
+from assetcards.stores.checkout import checkout_commit
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.helpers import cards, expected_names, generation_upstream
 from tests.gitutil import commit_files, git, push
 from tests.http_server import serve

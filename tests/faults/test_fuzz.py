@@ -14,15 +14,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assetcards import checks
+from assetcards.card.manifest import MANIFEST_NAME, Manifest, parse_manifest
+from assetcards.card.parse import ParsedFile, parse_file
+from assetcards.card.rules import CardSet, validate
+from assetcards.checks import targets as checks
 from assetcards.cli.main import main
 from assetcards.errors import AssetError, Problem
-from assetcards.manifest import MANIFEST_NAME, Manifest, parse_manifest
-from assetcards.parse import ParsedFile, parse_file
-from assetcards.providers import FileAssetMetadataProvider
 from assetcards.settings import Range, SettingError, parse_float
-from assetcards.sources import DirectorySource
-from assetcards.validate import CardSet, validate
+from assetcards.sources.providers import FileAssetMetadataProvider
+from assetcards.sources.source import DirectorySource
 from tests.faults.helpers import SOAK
 
 EXAMPLES = 3000 if SOAK else 300

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from assetcards import checks
+from assetcards.checks import targets as checks
 from assetcards.locations import Locations
-from assetcards.sources import DirectorySource
+from assetcards.sources.source import DirectorySource
 
 from ..gitutil import commit_files, git, make_repo, make_upstream
 from ..http_server import serve
@@ -190,7 +190,7 @@ def test_a_file_swapped_for_a_fifo_after_listing_is_not_opened(tmp_path: Path) -
     files = source.list_files()
     (root / "x.yaml").unlink()
     os.mkfifo(root / "x.yaml")
-    from assetcards.sources import parse_files
+    from assetcards.sources.source import parse_files
 
     parsed = parse_files(source, files)
     assert [(p.file, [q.message for q in p.problems]) for p in parsed] == [
@@ -216,7 +216,7 @@ def test_a_fifo_in_a_root_does_not_hang_list_or_retrieve(tmp_path: Path) -> None
 _FETCH = """
 import sys
 from pathlib import Path
-from assetcards import checks
+from assetcards.checks import targets as checks
 from assetcards.locations import Locations
 got = checks.against_set(sys.argv[1], Locations.from_env())
 print(sorted(d.name for d in got.docs))

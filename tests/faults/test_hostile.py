@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from assetcards.locations import Locations
-from assetcards.stores import StorePaths, read_state
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.helpers import cards
 from tests.gitutil import git, make_upstream
 from tests.storeutil import card_upstream, model

@@ -21,9 +21,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assetcards import uris
-from assetcards.card import AssetCard
-from assetcards.download import (
+from assetcards.card import uris
+from assetcards.card.model import AssetCard
+from assetcards.checkpoints.download import (
     DownloadEvent,
     DownloadOptions,
     cache_entry,

@@ -20,14 +20,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assetcards.card.manifest import parse_manifest
 from assetcards.errors import AssetMetadataError
 from assetcards.fsutil import is_printable_name
 from assetcards.git import Repo
-from assetcards.index import build_index
 from assetcards.locations import Locations
-from assetcards.manifest import parse_manifest
-from assetcards.sources import DirectorySource, TreeSource
-from assetcards.stores import StorePaths, read_state
+from assetcards.sources.index import build_index
+from assetcards.sources.source import DirectorySource, TreeSource
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.helpers import SOAK, cards, report
 from tests.gitutil import commit_files, git, make_repo, push
 from tests.storeutil import CARDS, card_text, card_upstream, model
@@ -402,8 +402,8 @@ def test_syncing_a_store_while_a_prefixed_store_syncs_loses_no_file(
 def _forge_marker(paths: StorePaths) -> None:
     """Make the checkout's marker agree with what is on disk now (as a marker built from what
     was written, rather than from the commit, would)."""
-    from assetcards.checkout import _dir_signature, _signature
-    from assetcards.sources import STORE_MARKER
+    from assetcards.sources.source import STORE_MARKER
+    from assetcards.stores.checkout import _dir_signature, _signature
 
     marker = paths.checkout / STORE_MARKER
     info = json.loads(marker.read_text())
@@ -527,8 +527,8 @@ def test_pin_is_one_state_write_so_a_crash_never_leaves_it_pinned_but_not_held(
     """The process dies at its second write of the state, if there is one: the store must
     still be held (or not pinned at all), so that the next sync leaves it where it is."""
     import assetcards.fsutil as fsutil
-    from assetcards.storeops import add_store, pin_store
-    from assetcards.sync import sync_stores
+    from assetcards.stores.ops import add_store, pin_store
+    from assetcards.stores.sync import sync_stores
 
     bare, work = card_upstream(tmp_path, {"a.yaml": card_text("team_a")})
     first = git(work, "rev-parse", "HEAD")

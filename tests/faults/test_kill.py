@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from assetcards.checkout import checkout_commit
 from assetcards.locations import Locations
-from assetcards.sources import STORE_MARKER
-from assetcards.store import StandardAssetStore
-from assetcards.storeops import add_store
-from assetcards.stores import StorePaths, get_store, read_state
+from assetcards.sources.assetstore import StandardAssetStore
+from assetcards.sources.gitstore import get_store
+from assetcards.sources.source import STORE_MARKER
+from assetcards.stores.checkout import checkout_commit
+from assetcards.stores.ops import add_store
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.helpers import (
     SOAK,
     advance,

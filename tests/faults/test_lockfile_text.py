@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assetcards import lockfile
 from assetcards.errors import AssetError
 from assetcards.git import check_ref, check_url
-from assetcards.lockfile import LockedStore
+from assetcards.sources import lockfile
+from assetcards.sources.lockfile import LockedStore
 from tests.faults.helpers import SOAK
 from tests.gitutil import commit_files, git
 from tests.storeutil import card_upstream, model, run_cards

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 
 from assetcards.locations import Locations
-from assetcards.storeops import add_store
-from assetcards.stores import StorePaths, get_store, read_state
+from assetcards.sources.gitstore import get_store
+from assetcards.stores.ops import add_store
+from assetcards.stores.state import StorePaths, read_state
 from tests.faults.conftest import GitDaemon, HangingServer, free_port
 from tests.faults.helpers import advance, cards, expected_names, generation_upstream
 from tests.http_server import serve

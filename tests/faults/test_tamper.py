@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from assetcards.checkout import checkout_commit
-from assetcards.download import HOLDER_FILE, LOCK_FILE, cache_entry
+from assetcards.checkpoints.download import HOLDER_FILE, LOCK_FILE, cache_entry
 from assetcards.locations import Locations
-from assetcards.sources import STORE_MARKER
-from assetcards.storeops import add_store
-from assetcards.stores import PINNED_REF, read_state
+from assetcards.sources.source import STORE_MARKER
+from assetcards.stores.checkout import checkout_commit
+from assetcards.stores.ops import add_store
+from assetcards.stores.state import PINNED_REF, read_state
 from tests.faults.helpers import advance, cards, expected_names, generation_upstream
 from tests.gitutil import git
 from tests.http_server import serve

@@ -9,8 +9,8 @@ import shutil
 from pathlib import Path
 
 from assetcards.locations import Locations
-from assetcards.storeops import add_store
-from assetcards.stores import get_store
+from assetcards.sources.gitstore import get_store
+from assetcards.stores.ops import add_store
 from tests.faults.helpers import (
     advance,
     cards,

@@ -2,27 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from ..card import AssetCard
-from ..listing import list_cards
-from .common import emit_json, json_option, make_store
+from ..card.model import AssetCard
+from ..sources.listing import list_cards
+from .common import emit_json, json_option, make_store, scope_of
 
 SCOPES = click.Choice(["all", "system", "user"])
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def scope_options(func: F) -> F:
+    """--system/--user, as every command has them, and the older --scope (hidden, deprecated)."""
+    func = click.option("--scope", "old_scope", type=SCOPES, hidden=True,
+                        help="Deprecated: use --system or --user.")(func)
+    func = click.option("--user", is_flag=True, help="Only the user root.")(func)
+    return click.option("--system", is_flag=True, help="Only the system root.")(func)
+
+
+def chosen_scope(system: bool, user: bool, old_scope: str | None) -> str:
+    """The scope of --system/--user, or of the deprecated --scope (not both)."""
+    if old_scope is not None and (system or user):
+        raise click.UsageError("--scope and --system/--user exclude each other; use the latter")
+    return old_scope if old_scope is not None else scope_of(system, user)
 
 
 @click.command("list")
-@click.option("--scope", type=SCOPES, default="all", show_default=True,
-              help="Which roots to read.")
+@scope_options
 @click.option("--kind", type=click.Choice(["model", "tokenizer", "dataset", "other"]),
               help="Only cards of this kind.")
 @json_option
 @click.pass_context
-def list_cmd(ctx: click.Context, scope: str, kind: str | None, as_json: bool) -> None:
+def list_cmd(ctx: click.Context, system: bool, user: bool, old_scope: str | None,
+             kind: str | None, as_json: bool) -> None:
     """List every card, grouped by where it comes from. Broken cards are listed as errors."""
-    listings = list_cards(make_store(), scope, kind)
+    listings = list_cards(make_store(), chosen_scope(system, user, old_scope), kind)
     failed = any(e.error for lst in listings for e in lst.entries) or any(
         lst.problems for lst in listings)
     if as_json:
@@ -65,14 +82,15 @@ def card_to_json(card: AssetCard) -> dict[str, Any]:
 @click.command("show")
 @click.argument("name")
 @click.option("--env", "envs", multiple=True, help="Apply NAME@ENV overrides (repeatable).")
-@click.option("--scope", type=SCOPES, default="all", show_default=True)
+@scope_options
 @click.option("--rev", help="Read the git stores at this revision (tag, branch, commit id, "
               "or HEAD~N where HEAD is the pin).")
 @json_option
-def show_cmd(name: str, envs: tuple[str, ...], scope: str, rev: str | None,
-             as_json: bool) -> None:
+def show_cmd(name: str, envs: tuple[str, ...], system: bool, user: bool,
+             old_scope: str | None, rev: str | None, as_json: bool) -> None:
     """Show the card NAME with every inherited field, its base chain and its provenance."""
-    card = make_store().retrieve_card(name, envs=list(envs) or None, scope=scope, revision=rev)
+    card = make_store().retrieve_card(name, envs=list(envs) or None,
+                                      scope=chosen_scope(system, user, old_scope), revision=rev)
     if as_json:
         emit_json(card_to_json(card))
         return

@@ -12,7 +12,7 @@ from ..locations import Locations
 from ..settings import Range, SettingError, parse_float
 
 if TYPE_CHECKING:
-    from ..store import StandardAssetStore
+    from ..sources.assetstore import StandardAssetStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +43,23 @@ LOCK_SECONDS = Bounded(Range(0, MAX_WAIT, unit="of seconds"))
 TIMEOUT_SECONDS = Bounded(Range(0, 86400, low_open=True, unit="of seconds"))
 
 
+def notify(message: str) -> None:
+    """Tell the user what a command is waiting for or doing (standard error)."""
+    click.echo(message, err=True)
+
+
+def scope_of(system: bool, user: bool) -> str:
+    """The scope --system/--user ask for ("all" with neither)."""
+    if system and user:
+        raise click.UsageError("--system and --user exclude each other")
+    return "system" if system else "user" if user else "all"
+
+
+lock_timeout_option = click.option(
+    "--lock-timeout", type=LOCK_SECONDS, default=60.0, show_default=True, metavar="SECONDS",
+    help="Seconds to wait for another process holding a store's lock.")
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
@@ -71,7 +88,7 @@ def locations() -> Locations:
 
 
 def make_store() -> StandardAssetStore:
-    from ..store import store_from_env
+    from ..sources.assetstore import store_from_env
 
     return store_from_env(locations())
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ..download import Checkpoint, DownloadEvent, DownloadOptions, fetch_checkpoint
+from ..checkpoints.download import Checkpoint, DownloadEvent, DownloadOptions, fetch_checkpoint
 from .common import LOCK_SECONDS, TIMEOUT_SECONDS, emit_json, json_option, locations, make_store
 
 

@@ -9,26 +9,11 @@ from typing import Any
 
 import click
 
-from ..lockfile import read as read_lockfile
-from ..storeops import add_store, remove_store
-from ..stores import Store, list_stores
-from ..sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
-from .common import LOCK_SECONDS, emit_json, json_option, locations
-
-
-def _notify(message: str) -> None:
-    click.echo(message, err=True)
-
-
-def _scope(system: bool, user: bool) -> str:
-    if system and user:
-        raise click.UsageError("--system and --user exclude each other")
-    return "system" if system else "user" if user else "all"
-
-
-lock_timeout_option = click.option(
-    "--lock-timeout", type=LOCK_SECONDS, default=60.0, show_default=True, metavar="SECONDS",
-    help="Seconds to wait for another process holding a store's lock.")
+from ..sources.gitstore import Store, list_stores
+from ..sources.lockfile import read as read_lockfile
+from ..stores.ops import add_store, remove_store
+from ..stores.sync import SyncOptions, SyncResult, sync_stores, sync_to_lockfile
+from .common import emit_json, json_option, locations, lock_timeout_option, notify, scope_of
 
 
 @click.group("store")
@@ -49,9 +34,9 @@ def add_cmd(name: str, url: str, ref: str | None, system: bool, lock_timeout: fl
 
     URL: https, ssh, git or file URL, or a local path.
     """
-    progress = _notify if sys.stderr.isatty() and not as_json else None
+    progress = notify if sys.stderr.isatty() and not as_json else None
     store, added = add_store(locations(), name, url, ref, scope="system" if system else "user",
-                             lock_timeout=lock_timeout, notify=_notify, progress=progress)
+                             lock_timeout=lock_timeout, notify=notify, progress=progress)
     if as_json:
         emit_json(_store_json(store) | {"added": added})
         return
@@ -81,7 +66,7 @@ def _time(stamp: float) -> str | None:
 @json_option
 def list_cmd(system: bool, user: bool, as_json: bool) -> None:
     """Show every store: scope, URL, ref, pinned commit, card count, last sync."""
-    stores = list_stores(locations(), _scope(system, user))
+    stores = list_stores(locations(), scope_of(system, user))
     if as_json:
         emit_json([_store_json(s) for s in stores])
         return
@@ -101,8 +86,8 @@ def list_cmd(system: bool, user: bool, as_json: bool) -> None:
 @lock_timeout_option
 def remove_cmd(name: str, system: bool, user: bool, lock_timeout: float) -> None:
     """Remove store NAME: its checkout, its repository and its state."""
-    store = remove_store(locations(), name, scope=_scope(system, user),
-                         lock_timeout=lock_timeout, notify=_notify)
+    store = remove_store(locations(), name, scope=scope_of(system, user),
+                         lock_timeout=lock_timeout, notify=notify)
     click.echo(f"Removed store {store.name} ({store.scope}).")
 
 
@@ -135,7 +120,7 @@ def sync_cmd(ctx: click.Context, names: tuple[str, ...], system: bool, user: boo
     """
     from tqdm import tqdm
 
-    scope = _scope(system, user)
+    scope = scope_of(system, user)
     show_bar = not (no_progress or as_json or not sys.stderr.isatty())
     bar = tqdm(desc="sync", unit="store", file=sys.stderr, disable=not show_bar, leave=False)
 

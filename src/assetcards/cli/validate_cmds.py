@@ -1,4 +1,4 @@
-"""`cards validate`, `cards hooks install` and `cards new`."""
+"""`cards validate`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .. import checks
+from ..checks import targets as checks
+from ..git import is_bare_repo
 from .common import json_option, locations
 
 
@@ -46,14 +47,14 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
     locs = locations()
     cwd = Path.cwd()
     if pre_receive:
-        root = cwd if checks.is_bare_repo(cwd) else checks.git_root(cwd)
-        cache = checks.ParseCache.for_repo(locs, root)
+        root = cwd if is_bare_repo(cwd) else checks.git_root(cwd)
+        cache = checks.ParseCache.for_repo(locs)
         report = checks.check_push(root, _read_updates(sys.stdin.read()), locs, cache)
     else:
         cache = None
         if staged or rev is not None:
-            root = checks.git_root(cwd) if not checks.is_bare_repo(cwd) else cwd
-            cache = checks.ParseCache.for_repo(locs, root)
+            root = checks.git_root(cwd) if not is_bare_repo(cwd) else cwd
+            cache = checks.ParseCache.for_repo(locs)
             targets = [checks.staged_target(cwd, cache) if staged
                        else checks.rev_target(cwd, rev or "HEAD", cache)]
         else:
@@ -75,41 +76,3 @@ def validate_cmd(ctx: click.Context, paths: tuple[Path, ...], staged: bool, rev:
         click.echo(checks.summary(report), err=True)
     if not report.ok:
         ctx.exit(1)
-
-
-@click.group("hooks")
-def hooks_group() -> None:
-    """Git hooks that validate cards."""
-
-
-@hooks_group.command("install")
-@click.option("--repo", "repo_path", type=click.Path(path_type=Path, file_okay=False),
-              default=".", show_default=True, help="The repository to install into.")
-@click.option("--hook", "names", multiple=True, type=click.Choice(checks.HOOK_NAMES),
-              help="Which hook (default: pre-commit, or pre-receive in a bare repository).")
-@click.option("--force", is_flag=True, help="Replace a hook that is not ours (kept as .legacy).")
-def install_cmd(repo_path: Path, names: tuple[str, ...], force: bool) -> None:
-    """Install the card-checking git hooks into a repository."""
-    if not names:
-        names = ("pre-receive",) if checks.is_bare_repo(repo_path) else ("pre-commit",)
-    for name in names:
-        path = checks.install_hook(repo_path, name, sys.executable, force)
-        click.echo(f"installed {name} hook: {path}")
-
-
-@click.command("new")
-@click.argument("name")
-@click.option("--base", help="The card this one inherits from.")
-@click.option("--family", help="The model family (model_family), for a new model card.")
-@click.option("--store", type=click.Path(path_type=Path, file_okay=False), default=".",
-              show_default=True, help="The card repository to write into.")
-def new_cmd(name: str, base: str | None, family: str | None, store: Path) -> None:
-    """Write a new card NAME with placeholders for what it needs; fill them in, then run
-    `cards validate`."""
-    from ..scaffold import new_card
-    from ..stores import tracked_card_sets
-
-    others = tracked_card_sets(locations())
-    path = new_card(name, store, base, family, others)
-    click.echo(f"wrote {path}")
-    click.echo(f"fill in every TODO, then run: cards validate {path}", err=True)

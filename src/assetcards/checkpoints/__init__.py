@@ -1,0 +1,1 @@
+"""Checkpoints: downloading and caching them, and loading models from them."""
