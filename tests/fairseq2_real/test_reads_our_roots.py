@@ -40,8 +40,11 @@ PYTHONS = {version: os.environ.get(variable, "") for version, variable in VARIAB
 URI_FIELDS = ("checkpoint", "tokenizer")
 SEED = 20261202
 
-STAGING_GAP = ("staging and replaced trees live under ROOT/.assetcards/tmp/, which fairseq2 "
-               "walks for *.yaml: 'Two assets ... have the same name' (issue 15 section 3)")
+STAGING_GAP = ("staging trees live under ROOT/.assetcards/staging/, which fairseq2 walks for "
+               "*.yaml: 'Two assets ... have the same name' (issue 15 section 3)")
+# Whether a loop read meets a staging tree depends on timing (the paused read looks where
+# staging used to be), so these xfails are not strict until staging leaves the root; then
+# the markers go and the tests must pass.
 
 
 def _fairseq2_python(version: str) -> str:
@@ -242,7 +245,7 @@ SYNCS = 10 if SOAK else 3
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=STAGING_GAP)
+@pytest.mark.xfail(strict=False, reason=STAGING_GAP)
 def test_fairseq2_reads_while_a_2000_card_store_syncs(
         tmp_path: Path, locations: Locations, fairseq2: Fairseq2) -> None:
     """fairseq2 rebuilds its store in a loop while upstream moves and `cards sync` follows it,
@@ -280,7 +283,7 @@ KILL_CARDS = 200
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason=STAGING_GAP)
+@pytest.mark.xfail(strict=False, reason=STAGING_GAP)
 def test_fairseq2_reads_after_kill_9_of_a_sync(tmp_path: Path, locations: Locations,
                                                fairseq2: Fairseq2) -> None:
     """`kill -9` of `cards sync` at random (seeded) moments: fairseq2 then reads one whole
