@@ -43,7 +43,9 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from None
 
 
-def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+def _written_temp(path: Path, data: bytes, mode: int) -> str:
+    """A new temporary file beside PATH holding DATA, synced to disk, with MODE (its name); on
+    failure nothing is left behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -52,6 +54,16 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _atomic_write(path: Path, data: bytes, mode: int) -> None:
+    tmp = _written_temp(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -63,14 +75,8 @@ def _atomic_write(path: Path, data: bytes, mode: int) -> None:
 def create_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write DATA to the new file PATH in one step: a reader sees no file or the whole one, and
     an existing PATH is never replaced (FileExistsError). No temporary file is left behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _written_temp(path, data, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.link(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
